@@ -1,0 +1,46 @@
+# Development tasks; `make` lists them.
+
+# Interpreter that creates the virtualenv.
+PY ?= python3
+TORCH_SPEC ?= torch==2.13.0
+# The pin in this file must agree with TORCH_SPEC; for another torch, clear it:
+#   make install TORCH_SPEC=torch==2.5.1 CONSTRAINTS=
+CONSTRAINTS ?= constraints-cpu.txt
+
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+# Written after a successful install, so later targets skip pip unless the
+# package metadata or the pin changed. Delete it to force a reinstall.
+STAMP := $(VENV)/.installed
+CONSTRAINT_FLAGS := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
+
+.DEFAULT_GOAL := help
+.PHONY: help install test test-slow demo clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  %-10s %s\n", $$1, $$2 }'
+
+$(PYTHON):
+	$(PY) -m venv $(VENV)
+
+# torch goes first, on its own, so the pinned CPU build is what the other
+# dependencies find already installed.
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(PYTHON)
+	$(PYTHON) -m pip install $(CONSTRAINT_FLAGS) "$(TORCH_SPEC)"
+	$(PYTHON) -m pip install $(CONSTRAINT_FLAGS) -e ".[dev]"
+	touch $@
+
+install: $(STAMP) ## Create .venv and install lumiere with the dev tools
+
+test: install ## Run the fast tests (everything not marked slow)
+	$(PYTHON) -m pytest -n 2 -q
+
+test-slow: install ## Run the tests marked slow
+	$(PYTHON) -m pytest -n 2 -q -m slow
+
+demo: install ## Run examples/demo.py
+	$(PYTHON) examples/demo.py
+
+clean: ## Remove .venv, build artefacts and caches
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,146 @@
+"""The ``lumiere`` command line: inflate a text-to-image pipeline, generate clips.
+
+Bad input (unknown option, missing folder, invalid frame count or size) ends with one
+line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn, Sequence
+
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line (no usage dump) with exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _frame_flags(text: str) -> list[bool]:
+    flags = [part.strip().lower() for part in text.split(",")]
+    if not all(flag in ("1", "0", "true", "false") for flag in flags):
+        raise argparse.ArgumentTypeError(f"expected comma-separated 1/0 flags such as 1,1,0, got {text!r}")
+    return [flag in ("1", "true") for flag in flags]
+
+
+def _existing_dir(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lumiere", description="Lumiere-style space-time U-Net video diffusion.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    inflate = commands.add_parser("inflate", help="turn a text-to-image pipeline folder into a video pipeline")
+    inflate.add_argument("t2i_dir", type=_existing_dir, help="diffusers text-to-image pipeline folder (SD layout)")
+    inflate.add_argument("out_dir", type=Path, help="where to save the Lumiere pipeline")
+    inflate.add_argument(
+        "--temporal-downsample", type=_frame_flags, default=None, metavar="FLAGS",
+        help="per spatial downsampler, whether it also halves time, e.g. 1,1,0 (default: all)",
+    )  # fmt: skip
+    inflate.add_argument("--temporal-attention-layers", type=int, default=1, metavar="N")
+    inflate.add_argument("--temporal-attention-head-dim", type=int, default=64, metavar="N")
+    inflate.add_argument("--temporal-kernel-size", type=int, default=3, metavar="K")
+    inflate.add_argument("--dtype", choices=DTYPES, default="float32", help="dtype of the saved weights")
+
+    generate = commands.add_parser("generate", help="generate a clip from a prompt")
+    generate.add_argument("prompt")
+    generate.add_argument("--model", type=_existing_dir, required=True, help="saved Lumiere pipeline folder")
+    generate.add_argument("--frames", type=int, default=16)
+    generate.add_argument("--height", type=int, default=None, help="pixels (default: the model's size)")
+    generate.add_argument("--width", type=int, default=None, help="pixels (default: the model's size)")
+    generate.add_argument("--steps", type=int, default=25)
+    generate.add_argument("--guidance", type=float, default=7.5)
+    generate.add_argument("--negative-prompt", default=None)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--fps", type=float, default=8)
+    generate.add_argument("--out", type=Path, default=Path("clip.mp4"), help=".mp4 or .gif; a .png contact sheet is written beside it")
+    generate.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
+    generate.add_argument("--dtype", choices=DTYPES, default="float32")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _quiet_libraries()
+    try:
+        if args.command == "inflate":
+            return _inflate(args)
+        return _generate(args)
+    except ValueError as error:  # our input validation: name the value, no traceback
+        parser.error(str(error).splitlines()[0])
+
+
+def _quiet_libraries() -> None:
+    """Keep the terminal for our output: no loading bars or library notices, only
+    warnings that matter and the sampling progress bar."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    for logging in (diffusers_logging, transformers_logging):
+        logging.set_verbosity_error()
+        logging.disable_progress_bar()
+
+
+def _inflate(args: argparse.Namespace) -> int:
+    import torch
+
+    from .pipelines import LumierePipeline
+
+    pipe = LumierePipeline.from_text_to_image(
+        args.t2i_dir,
+        temporal_downsample=args.temporal_downsample,
+        temporal_attention_layers=args.temporal_attention_layers,
+        temporal_attention_head_dim=args.temporal_attention_head_dim,
+        temporal_kernel_size=args.temporal_kernel_size,
+    )
+    dtype = getattr(torch, args.dtype)
+    if dtype != pipe.unet.dtype:
+        pipe.to(dtype)
+    pipe.save_pretrained(args.out_dir)
+    unet = pipe.unet
+    print(
+        f"saved {args.out_dir}: {sum(p.numel() for p in unet.temporal_parameters()):,} temporal parameters "
+        f"added to {sum(p.numel() for p in unet.spatial_parameters()):,} pretrained; "
+        f"frames must be a multiple of {unet.temporal_factor}"
+    )
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    if args.out.suffix.lower() not in (".mp4", ".gif"):
+        raise ValueError(f"--out {str(args.out)!r} must end in .mp4 or .gif")
+    import torch
+
+    from .pipelines import LumierePipeline
+    from .video import save_contact_sheet, save_video
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    pipe = LumierePipeline.from_pretrained(args.model, dtype=getattr(torch, args.dtype)).to(device)
+    frames = pipe(
+        args.prompt,
+        num_frames=args.frames,
+        height=args.height,
+        width=args.width,
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance,
+        negative_prompt=args.negative_prompt,
+        generator=torch.Generator(device="cpu").manual_seed(args.seed),
+    ).frames[0]
+    video = save_video(frames, args.out, fps=args.fps)
+    sheet = save_contact_sheet(frames, args.out.with_suffix(".png"))
+    print(f"wrote {video} and {sheet}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

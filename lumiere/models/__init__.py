@@ -1,0 +1,3 @@
+from .space_time_unet import SpaceTimeUNet, SpaceTimeUNetOutput
+
+__all__ = ["SpaceTimeUNet", "SpaceTimeUNetOutput"]

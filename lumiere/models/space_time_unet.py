@@ -1,0 +1,458 @@
+"""Space-Time U-Net (STUNet): a pretrained text-to-image U-Net inflated to video.
+
+The pretrained ``UNet2DConditionModel`` layers keep their module names (``conv_in``,
+``down_blocks.i.resnets.j``, ``down_blocks.i.attentions.j``, ``mid_block``, ...), so a
+text-to-image state dict or LoRA maps onto them unchanged. New modules all live under
+``temporal_*`` names:
+
+* ``temporal_down_blocks.i`` / ``temporal_up_blocks.i``: one inflation block after each
+  spatial layer of 2D block ``i`` (convolution-based, or attention-based at the coarsest
+  level), and a temporal down/upsampler right after the block's spatial down/upsampler;
+* ``temporal_mid_block``: attention-based inflation after the mid block.
+
+Because time is resampled together with space, a level at spatial scale ``1/2^k`` also
+runs at temporal scale ``1/2^k`` (when every resize resamples time), which is what makes
+one pass over a long clip affordable.
+
+Tensor layouts: the model takes and returns ``(B, C, F, H, W)``. Inside, frames are folded
+into the batch, ``(B * F_k, C, H, W)`` with ``F_k`` the frame count of the current level,
+because that is what the pretrained 2D layers accept. Text conditioning comes in once per
+clip, ``(B, L, D)``, and is broadcast to ``B * F_k`` at each level.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Iterator, Sequence
+
+import torch
+from diffusers.configuration_utils import ConfigMixin, FrozenDict, register_to_config
+from diffusers.loaders import PeftAdapterMixin
+from diffusers.models.attention import AttentionMixin
+from diffusers.models.attention_processor import Attention
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.models.resnet import ResnetBlock2D
+from diffusers.models.transformers.transformer_2d import Transformer2DModel
+from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+from diffusers.utils import BaseOutput
+from einops import rearrange
+from torch import nn
+
+from .temporal import (
+    TemporalAttentionBlock,
+    TemporalBlock,
+    TemporalConvBlock,
+    TemporalDownsample,
+    TemporalUpsample,
+)
+
+SUPPORTED_DOWN_BLOCKS = ("DownBlock2D", "CrossAttnDownBlock2D", "ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D")
+SUPPORTED_UP_BLOCKS = ("UpBlock2D", "CrossAttnUpBlock2D", "ResnetUpsampleBlock2D", "SimpleCrossAttnUpBlock2D")
+SUPPORTED_MID_BLOCKS = (None, "UNetMidBlock2DCrossAttn", "UNetMidBlock2DSimpleCrossAttn", "UNetMidBlock2D")
+UNSUPPORTED_ADDITION_EMBEDS = ("image_hint",)  # it concatenates a hint image to the sample
+
+
+@dataclass
+class SpaceTimeUNetOutput(BaseOutput):
+    """``sample``: the model prediction, ``(B, C, F, H, W)``."""
+
+    sample: torch.Tensor
+
+
+class _UNet2DView:
+    """Lets ``UNet2DConditionModel``'s embedding helpers run on a ``SpaceTimeUNet``.
+
+    Those helpers (time, class, addition embeddings, encoder projection) read the 2D
+    config through ``self.config``; the space-time model keeps that config under
+    ``config.unet2d_config`` and holds the very modules they use under the same names.
+    Reusing them keeps every conditioning type the 2D U-Net supports, with no copy.
+    """
+
+    def __init__(self, model: SpaceTimeUNet):
+        self._model = model
+        self.config = FrozenDict(model.config.unet2d_config)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+
+@dataclass
+class _Conditioning:
+    """Per-clip conditioning, broadcast to the frame count of each level on demand.
+
+    ``emb`` ``(B, D_t)``, ``context`` ``(B, L, D)``, ``mask`` ``(B, 1, L)`` additive bias or None.
+    """
+
+    emb: torch.Tensor
+    context: torch.Tensor | None
+    mask: torch.Tensor | None
+    cross_attention_kwargs: dict[str, Any]
+    _per_frames: dict[int, tuple] = field(default_factory=dict)
+
+    def at(self, num_frames: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """``(emb, context, mask)`` repeated to batch ``B * num_frames``, in ``(b f)`` order."""
+        if num_frames not in self._per_frames:
+            self._per_frames[num_frames] = tuple(
+                None if t is None else t.repeat_interleave(num_frames, dim=0)
+                for t in (self.emb, self.context, self.mask)
+            )
+        return self._per_frames[num_frames]
+
+
+class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
+    r"""A Lumiere Space-Time U-Net built around the layers of a ``UNet2DConditionModel``.
+
+    Build one from a pretrained text-to-image U-Net with [`SpaceTimeUNet.from_unet2d`].
+
+    Args:
+        unet2d_config (`dict`): The config of the ``UNet2DConditionModel`` whose layers form
+            the spatial path (its ``__init__`` arguments).
+        temporal_downsample (`Sequence[bool]`, *optional*): One flag per spatial downsampler
+            (``len(down_block_types) - 1``): whether that resize also halves the frame count
+            (and the matching upsampler doubles it). Defaults to all True, as in Lumiere.
+            The frame count must be divisible by ``2 ** sum(temporal_downsample)``.
+        temporal_attention_layers (`int`, defaults to 1): Self-attention layers stacked in
+            each attention-based inflation block (coarsest level).
+        temporal_attention_head_dim (`int`, defaults to 64): Channels per temporal attention head.
+        temporal_kernel_size (`int`, defaults to 3): Kernel size of the temporal convolutions.
+    """
+
+    _supports_gradient_checkpointing = True
+    _skip_layerwise_casting_patterns = ["norm"]
+    set_default_attn_processor = UNet2DConditionModel.set_default_attn_processor
+
+    @register_to_config
+    def __init__(
+        self,
+        unet2d_config: dict,
+        temporal_downsample: Sequence[bool] | None = None,
+        temporal_attention_layers: int = 1,
+        temporal_attention_head_dim: int = 64,
+        temporal_kernel_size: int = 3,
+    ):
+        super().__init__()
+        _check_unet2d_config(unet2d_config)
+        # The spatial path is the 2D U-Net's own modules, adopted under their own names
+        # (including the optional ones it sets to None, which its helpers test for).
+        unet2d = UNet2DConditionModel(**unet2d_config)
+        for name, value in {**vars(unet2d), **unet2d._modules}.items():
+            if not name.startswith("_") and (value is None or isinstance(value, nn.Module)):
+                setattr(self, name, value)
+
+        num_levels = len(self.down_blocks)
+        if temporal_downsample is None:
+            temporal_downsample = [True] * (num_levels - 1)
+        if len(temporal_downsample) != num_levels - 1:
+            raise ValueError(
+                f"temporal_downsample needs one flag per spatial downsampler ({num_levels - 1}), "
+                f"got {list(temporal_downsample)}"
+            )
+        self.time_resampling = [bool(flag) for flag in temporal_downsample]
+        self.spatial_factor = 2 ** (num_levels - 1)
+        self.temporal_factor = 2 ** sum(self.time_resampling)
+        self.gradient_checkpointing = False
+
+        groups = unet2d_config.get("norm_num_groups") or 32
+        eps = unet2d_config.get("norm_eps", 1e-5)
+        coarsest = num_levels - 1
+
+        def inflation(channels: int, level: int) -> nn.Module:
+            if level == coarsest:
+                return TemporalAttentionBlock(
+                    channels, temporal_attention_layers, temporal_attention_head_dim, groups, eps
+                )
+            return TemporalConvBlock(channels, groups, temporal_kernel_size, eps)
+
+        self.temporal_down_blocks = nn.ModuleList()
+        for level, block in enumerate(self.down_blocks):
+            resample = None
+            if level < coarsest and self.time_resampling[level]:
+                resample = TemporalDownsample(block.resnets[-1].out_channels, temporal_kernel_size)
+            layers = [inflation(resnet.out_channels, level) for resnet in block.resnets]
+            self.temporal_down_blocks.append(TemporalBlock(layers, resample))
+
+        self.temporal_mid_block = None
+        if self.mid_block is not None:
+            self.temporal_mid_block = inflation(self.mid_block.resnets[-1].out_channels, coarsest)
+
+        self.temporal_up_blocks = nn.ModuleList()
+        for index, block in enumerate(self.up_blocks):
+            level = coarsest - index
+            resample = None
+            if level > 0 and self.time_resampling[level - 1]:
+                resample = TemporalUpsample(block.resnets[-1].out_channels, temporal_kernel_size)
+            layers = [inflation(resnet.out_channels, level) for resnet in block.resnets]
+            self.temporal_up_blocks.append(TemporalBlock(layers, resample))
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_unet2d(
+        cls,
+        unet: UNet2DConditionModel,
+        *,
+        temporal_downsample: Sequence[bool] | None = None,
+        temporal_attention_layers: int = 1,
+        temporal_attention_head_dim: int = 64,
+        temporal_kernel_size: int = 3,
+        load_weights: bool = True,
+    ) -> "SpaceTimeUNet":
+        """Inflate a text-to-image U-Net.
+
+        With ``load_weights`` every pretrained weight is copied under its own name and frozen;
+        only the new temporal parameters require grad. The result has ``unet``'s dtype and
+        device. See the class docstring for the temporal arguments.
+        """
+        init_keys = inspect.signature(UNet2DConditionModel.__init__).parameters
+        unet2d_config = {key: value for key, value in unet.config.items() if key in init_keys}
+        model = cls(
+            unet2d_config=unet2d_config,
+            temporal_downsample=temporal_downsample,
+            temporal_attention_layers=temporal_attention_layers,
+            temporal_attention_head_dim=temporal_attention_head_dim,
+            temporal_kernel_size=temporal_kernel_size,
+        )
+        if load_weights:
+            model.load_unet2d_state_dict(unet.state_dict())
+            model.freeze_spatial_layers()
+        model.to(unet.device)
+        return model if model.dtype == unet.dtype else model.to(unet.dtype)
+
+    def load_unet2d_state_dict(self, state_dict: dict[str, torch.Tensor]) -> None:
+        """Load a ``UNet2DConditionModel`` state dict into the spatial layers (strictly:
+        every 2D key must be used, and only temporal keys may be left unset)."""
+        missing, unexpected = self.load_state_dict(state_dict, strict=False)
+        missing = [key for key in missing if not key.startswith("temporal_")]
+        if missing or unexpected:
+            raise ValueError(
+                f"state_dict does not match the spatial layers: missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
+
+    def to_unet2d(self) -> UNet2DConditionModel:
+        """A standalone ``UNet2DConditionModel`` holding a copy of the spatial weights: the
+        text-to-image model this one was inflated from (or its fine-tuned spatial layers)."""
+        unet = UNet2DConditionModel(**self.config.unet2d_config)
+        unet.load_state_dict({name: p for name, p in self.state_dict().items() if not name.startswith("temporal_")})
+        return unet.to(device=self.device, dtype=self.dtype)
+
+    # ------------------------------------------------------------------ parameter groups
+
+    def named_temporal_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
+        return ((n, p) for n, p in self.named_parameters() if n.startswith("temporal_"))
+
+    def temporal_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters added by inflation (what trains by default)."""
+        return (p for _, p in self.named_temporal_parameters())
+
+    def spatial_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters of the pretrained 2D U-Net."""
+        return (p for n, p in self.named_parameters() if not n.startswith("temporal_"))
+
+    def freeze_spatial_layers(self) -> None:
+        for parameter in self.spatial_parameters():
+            parameter.requires_grad_(False)
+
+    def unfreeze_spatial_layers(self) -> None:
+        for parameter in self.spatial_parameters():
+            parameter.requires_grad_(True)
+
+    # ------------------------------------------------------------------ shapes
+
+    def frames_per_level(self, num_frames: int) -> list[int]:
+        """Frame count at each resolution level, finest first, e.g. 80 -> [80, 40, 20, 10]."""
+        frames = [num_frames]
+        for flag in self.time_resampling:
+            frames.append(frames[-1] // 2 if flag else frames[-1])
+        return frames
+
+    def check_input_size(self, num_frames: int, height: int, width: int) -> None:
+        """Raise ``ValueError`` unless ``(num_frames, height, width)`` fits the resampling
+        factors; the message names the value and the nearest valid ones."""
+        check_multiple("num_frames", num_frames, self.temporal_factor)
+        check_multiple("height", height, self.spatial_factor)
+        check_multiple("width", width, self.spatial_factor)
+
+    # ------------------------------------------------------------------ forward
+
+    def forward(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor | float | int,
+        encoder_hidden_states: torch.Tensor,
+        class_labels: torch.Tensor | None = None,
+        timestep_cond: torch.Tensor | None = None,
+        added_cond_kwargs: dict[str, torch.Tensor] | None = None,
+        cross_attention_kwargs: dict[str, Any] | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+        return_dict: bool = True,
+    ) -> SpaceTimeUNetOutput | tuple[torch.Tensor]:
+        r"""Predict noise (or v, or x0: whatever the 2D U-Net was trained for) for a whole clip.
+
+        Args:
+            sample: noisy clip ``(B, C, F, H, W)``.
+            timestep: one diffusion step for all clips, or one per clip ``(B,)``.
+            encoder_hidden_states: text conditioning ``(B, L, D)``, once per clip.
+            class_labels, timestep_cond, added_cond_kwargs: as for ``UNet2DConditionModel``,
+                per clip (batch ``B``).
+            encoder_attention_mask: ``(B, L)``, 1 keeps a token and 0 drops it.
+            cross_attention_kwargs: passed to the spatial attention processors.
+
+        Returns:
+            [`SpaceTimeUNetOutput`] or a tuple whose first element is the prediction
+            ``(B, C_out, F, H, W)``.
+        """
+        if sample.ndim != 5:
+            raise ValueError(f"sample must be (B, C, F, H, W), got shape {tuple(sample.shape)}")
+        batch, _, num_frames, height, width = sample.shape
+        self.check_input_size(num_frames, height, width)
+        if self.config.unet2d_config.get("center_input_sample"):
+            sample = 2 * sample - 1.0
+        cond = self._conditioning(
+            sample, timestep, encoder_hidden_states, class_labels, timestep_cond, added_cond_kwargs,
+            cross_attention_kwargs, encoder_attention_mask,
+        )  # fmt: skip
+
+        frames = num_frames
+        hidden = self.conv_in(rearrange(sample, "b c f h w -> (b f) c h w"))
+        skips = [hidden]
+        for block, temporal in zip(self.down_blocks, self.temporal_down_blocks):
+            for resnet, attention, inflation in zip(block.resnets, _attentions(block), temporal.layers):
+                hidden = self._layer(hidden, frames, cond, resnet, attention, inflation)
+                skips.append(hidden)
+            if block.downsamplers is not None:
+                for downsampler in block.downsamplers:
+                    hidden = _resample(downsampler, hidden, cond.at(frames)[0])
+                if temporal.resample is not None:
+                    hidden = temporal.resample(hidden, frames)
+                    frames //= 2
+                skips.append(hidden)
+
+        if self.mid_block is not None:
+            hidden = self._mid(hidden, frames, cond)
+
+        for block, temporal in zip(self.up_blocks, self.temporal_up_blocks):
+            for resnet, attention, inflation in zip(block.resnets, _attentions(block), temporal.layers):
+                hidden = torch.cat([hidden, skips.pop()], dim=1)
+                hidden = self._layer(hidden, frames, cond, resnet, attention, inflation)
+            if block.upsamplers is not None:
+                for upsampler in block.upsamplers:
+                    hidden = _resample(upsampler, hidden, cond.at(frames)[0])
+                if temporal.resample is not None:
+                    hidden = temporal.resample(hidden, frames)
+                    frames *= 2
+
+        if self.conv_norm_out is not None:
+            hidden = self.conv_act(self.conv_norm_out(hidden))
+        hidden = self.conv_out(hidden)
+        out = rearrange(hidden, "(b f) c h w -> b c f h w", b=batch)
+        return SpaceTimeUNetOutput(sample=out) if return_dict else (out,)
+
+    def _conditioning(
+        self, sample, timestep, encoder_hidden_states, class_labels, timestep_cond, added_cond_kwargs,
+        cross_attention_kwargs, encoder_attention_mask,
+    ) -> _Conditioning:  # fmt: skip
+        """Embeddings per clip, exactly as ``UNet2DConditionModel.forward`` computes them."""
+        unet2d = _UNet2DView(self)
+        emb = self.time_embedding(UNet2DConditionModel.get_time_embed(unet2d, sample, timestep), timestep_cond)
+        class_emb = UNet2DConditionModel.get_class_embed(unet2d, sample, class_labels)
+        if class_emb is not None:
+            concat = unet2d.config.get("class_embeddings_concat")
+            emb = torch.cat([emb, class_emb], dim=-1) if concat else emb + class_emb
+        aug_emb = UNet2DConditionModel.get_aug_embed(unet2d, emb, encoder_hidden_states, added_cond_kwargs)
+        if aug_emb is not None:
+            emb = emb + aug_emb
+        if self.time_embed_act is not None:
+            emb = self.time_embed_act(emb)
+        context = UNet2DConditionModel.process_encoder_hidden_states(unet2d, encoder_hidden_states, added_cond_kwargs)
+        mask = None
+        if encoder_attention_mask is not None:
+            mask = ((1 - encoder_attention_mask.to(emb.dtype)) * -10000.0).unsqueeze(1)
+        return _Conditioning(emb, context, mask, cross_attention_kwargs or {})
+
+    def _layer(self, hidden, frames, cond, resnet, attention, inflation) -> torch.Tensor:
+        """One spatial layer (resnet, then its attention if any) and its inflation block."""
+        run = partial(self._run_layer, frames, cond, resnet, attention, inflation)
+        if torch.is_grad_enabled() and self.gradient_checkpointing:
+            return self._gradient_checkpointing_func(run, hidden)
+        return run(hidden)
+
+    @staticmethod
+    def _run_layer(frames, cond, resnet, attention, inflation, hidden) -> torch.Tensor:
+        emb, context, mask = cond.at(frames)
+        hidden = resnet(hidden, emb)
+        if attention is not None:
+            hidden = _attend(attention, hidden, emb, context, mask, cond.cross_attention_kwargs)
+        return inflation(hidden, frames)
+
+    def _mid(self, hidden, frames, cond) -> torch.Tensor:
+        """The 2D mid block (resnet, then attention + resnet pairs), then temporal attention."""
+
+        def run(hidden):
+            emb, context, mask = cond.at(frames)
+            hidden = self.mid_block.resnets[0](hidden, emb)
+            for attention, resnet in zip(_attentions(self.mid_block), self.mid_block.resnets[1:]):
+                if attention is not None:
+                    hidden = _attend(attention, hidden, emb, context, mask, cond.cross_attention_kwargs)
+                hidden = resnet(hidden, emb)
+            return self.temporal_mid_block(hidden, frames)
+
+        if torch.is_grad_enabled() and self.gradient_checkpointing:
+            return self._gradient_checkpointing_func(run, hidden)
+        return run(hidden)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def check_multiple(name: str, value: int, factor: int) -> None:
+    """Raise ``ValueError`` unless ``value`` is a positive multiple of ``factor``, naming the
+    argument, its value and the nearest valid values."""
+    if value < 1 or value % factor:
+        lower, upper = value // factor * factor, (value // factor + 1) * factor
+        nearest = f"{lower} or {upper}" if lower else f"{upper}"
+        raise ValueError(f"{name}={value} must be a positive multiple of {factor}; nearest valid: {nearest}")
+
+
+def _check_unet2d_config(config: dict) -> None:
+    for key, allowed in (
+        ("down_block_types", SUPPORTED_DOWN_BLOCKS),
+        ("up_block_types", SUPPORTED_UP_BLOCKS),
+    ):
+        for block_type in config.get(key, ()):
+            if block_type not in allowed:
+                raise ValueError(f"{key} contains {block_type!r}; SpaceTimeUNet supports {list(allowed)}")
+    mid = config.get("mid_block_type", "UNetMidBlock2DCrossAttn")
+    if mid not in SUPPORTED_MID_BLOCKS:
+        raise ValueError(f"mid_block_type={mid!r} is not supported; SpaceTimeUNet supports {list(SUPPORTED_MID_BLOCKS)}")
+    if config.get("addition_embed_type") in UNSUPPORTED_ADDITION_EMBEDS:
+        raise ValueError(f"addition_embed_type={config['addition_embed_type']!r} is not supported")
+
+
+def _attentions(block: nn.Module) -> list[nn.Module | None]:
+    """The attention after each resnet of a 2D block (None where it has none)."""
+    attentions = getattr(block, "attentions", None)
+    return list(attentions) if attentions is not None else [None] * len(block.resnets)
+
+
+def _attend(attention, hidden, emb, context, mask, cross_attention_kwargs) -> torch.Tensor:
+    """Call a 2D block's attention the way that block type does."""
+    if isinstance(attention, Transformer2DModel):
+        return attention(
+            hidden,
+            encoder_hidden_states=context,
+            cross_attention_kwargs=cross_attention_kwargs,
+            encoder_attention_mask=mask,
+            return_dict=False,
+        )[0]
+    if isinstance(attention, Attention) and attention.is_cross_attention:
+        return attention(hidden, encoder_hidden_states=context, attention_mask=mask, **cross_attention_kwargs)
+    return attention(hidden, temb=emb)  # spatial self-attention (UNetMidBlock2D)
+
+
+def _resample(resampler: nn.Module, hidden: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+    """Apply a 2D block's spatial down/upsampler (a resnet in DeepFloyd-IF-style blocks)."""
+    if isinstance(resampler, ResnetBlock2D):
+        return resampler(hidden, emb)
+    return resampler(hidden)

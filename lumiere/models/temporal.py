@@ -1,0 +1,180 @@
+"""Temporal layers that inflate a text-to-image U-Net into a Space-Time U-Net.
+
+Every module here works on the layout the pretrained spatial layers use, frames folded
+into the batch: ``(B * F, C, H, W)``, with ``num_frames = F`` passed alongside. Each one
+is the identity at initialization (its residual branch ends in a zero-initialized
+projection, resampling starts as nearest-neighbour), so an inflated model reproduces the
+text-to-image model on a static clip until training moves the new weights.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from diffusers.models.attention import FeedForward
+from diffusers.models.attention_processor import Attention
+from diffusers.models.embeddings import get_1d_sincos_pos_embed_from_grid
+from einops import rearrange, repeat
+from torch import nn
+
+
+def zero_module(module: nn.Module) -> nn.Module:
+    """Zero every parameter of ``module`` so the branch it closes starts at exactly zero."""
+    for parameter in module.parameters():
+        nn.init.zeros_(parameter)
+    return module
+
+
+def temporal_conv(channels: int, kernel_size: int, stride: int = 1) -> nn.Conv3d:
+    """A 1D convolution over frames, as a ``(k, 1, 1)`` Conv3d on ``(B, C, F, H, W)``.
+
+    Replicate padding makes a constant clip look constant at its first and last frame too,
+    so clip boundaries are not mistaken for motion.
+    """
+    if kernel_size % 2 != 1:
+        raise ValueError(f"temporal kernel_size must be odd, got {kernel_size}")
+    return nn.Conv3d(
+        channels,
+        channels,
+        kernel_size=(kernel_size, 1, 1),
+        stride=(stride, 1, 1),
+        padding=(kernel_size // 2, 0, 0),
+        padding_mode="replicate",
+    )
+
+
+class TemporalConvBlock(nn.Module):
+    """Convolution-based inflation block (Lumiere, every level but the coarsest).
+
+    ``x + proj(act(norm(conv1d_t(act(norm(conv2d(x)))))))`` with ``proj`` zero-initialized.
+    Group norms are taken per frame (over channel groups and H, W), like the pretrained
+    layers around it, so statistics never mix frames.
+
+    Input and output: ``(B * F, C, H, W)``.
+    """
+
+    def __init__(self, channels: int, norm_num_groups: int = 32, kernel_size: int = 3, eps: float = 1e-5):
+        super().__init__()
+        self.spatial_conv = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
+        self.spatial_norm = nn.GroupNorm(norm_num_groups, channels, eps=eps)
+        self.temporal_conv = temporal_conv(channels, kernel_size)
+        self.temporal_norm = nn.GroupNorm(norm_num_groups, channels, eps=eps)
+        self.proj_out = zero_module(nn.Conv2d(channels, channels, kernel_size=1))
+
+    def forward(self, hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
+        h = F.silu(self.spatial_norm(self.spatial_conv(hidden_states)))
+        h = rearrange(h, "(b f) c h w -> b c f h w", f=num_frames)
+        h = rearrange(self.temporal_conv(h), "b c f h w -> (b f) c h w")
+        h = F.silu(self.temporal_norm(h))
+        return hidden_states + self.proj_out(h)
+
+
+class TemporalTransformerLayer(nn.Module):
+    """Pre-norm self-attention over frames plus a feed-forward, on ``(B * H * W, F, C)``."""
+
+    def __init__(self, dim: int, num_heads: int, head_dim: int):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(query_dim=dim, heads=num_heads, dim_head=head_dim, bias=False)
+        self.norm2 = nn.LayerNorm(dim)
+        self.ff = FeedForward(dim, activation_fn="geglu")
+
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        tokens = tokens + self.attn(self.norm1(tokens) + positions)
+        return tokens + self.ff(self.norm2(tokens))
+
+
+def frame_positions(num_frames: int, dim: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Sinusoidal embedding of frame indices ``0..F-1``: ``(F, dim)``.
+
+    Computed for the frame count at hand rather than read from a fixed-size table, so the
+    attention accepts any clip length.
+    """
+    positions = torch.arange(num_frames, device=device, dtype=torch.float32)
+    return get_1d_sincos_pos_embed_from_grid(dim, positions, dtype=torch.float32).to(dtype)
+
+
+class TemporalAttentionBlock(nn.Module):
+    """Attention-based inflation block (Lumiere, coarsest level): stacked 1D temporal
+    self-attention layers between a per-frame group norm and a zero-initialized projection.
+
+    Each spatial position attends over the frames of its own clip.
+
+    Input and output: ``(B * F, C, H, W)``.
+    """
+
+    def __init__(
+        self, channels: int, num_layers: int = 1, head_dim: int = 64, norm_num_groups: int = 32, eps: float = 1e-5
+    ):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"temporal_attention_layers must be >= 1, got {num_layers}")
+        num_heads = max(1, channels // head_dim)
+        if channels % num_heads != 0:
+            raise ValueError(f"channels={channels} cannot be split into {num_heads} heads of head_dim={head_dim}")
+        self.norm = nn.GroupNorm(norm_num_groups, channels, eps=eps)
+        self.proj_in = nn.Linear(channels, channels)
+        self.layers = nn.ModuleList(
+            TemporalTransformerLayer(channels, num_heads, channels // num_heads) for _ in range(num_layers)
+        )
+        self.proj_out = zero_module(nn.Linear(channels, channels))
+
+    def forward(self, hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
+        height, width = hidden_states.shape[-2:]
+        tokens = rearrange(self.norm(hidden_states), "(b f) c h w -> (b h w) f c", f=num_frames)
+        tokens = self.proj_in(tokens)
+        positions = frame_positions(num_frames, tokens.shape[-1], tokens.device, tokens.dtype)
+        for layer in self.layers:
+            tokens = layer(tokens, positions)
+        tokens = self.proj_out(tokens)
+        return hidden_states + rearrange(tokens, "(b h w) f c -> (b f) c h w", h=height, w=width)
+
+
+class TemporalDownsample(nn.Module):
+    """Halve the frame count: nearest-neighbour (keep even frames) plus a learned strided
+    temporal convolution that starts at zero.
+
+    The nearest-neighbour path is a fixed skip rather than the conv's initial value, so
+    weight decay pulls the learned part towards nearest-neighbour, never towards zero.
+
+    Input ``(B * F, C, H, W)`` -> output ``(B * F / 2, C, H, W)``.
+    """
+
+    def __init__(self, channels: int, kernel_size: int = 3):
+        super().__init__()
+        self.conv = zero_module(temporal_conv(channels, kernel_size, stride=2))
+
+    def forward(self, hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
+        video = rearrange(hidden_states, "(b f) c h w -> b c f h w", f=num_frames)
+        video = video[:, :, ::2] + self.conv(video)
+        return rearrange(video, "b c f h w -> (b f) c h w")
+
+
+class TemporalUpsample(nn.Module):
+    """Double the frame count: nearest-neighbour (each frame twice) plus a learned temporal
+    convolution that starts at zero.
+
+    Input ``(B * F, C, H, W)`` -> output ``(B * 2F, C, H, W)``.
+    """
+
+    def __init__(self, channels: int, kernel_size: int = 3):
+        super().__init__()
+        self.conv = zero_module(temporal_conv(channels, kernel_size))
+
+    def forward(self, hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
+        video = repeat(hidden_states, "(b f) c h w -> b c (f r) h w", f=num_frames, r=2)
+        video = video + self.conv(video)
+        return rearrange(video, "b c f h w -> (b f) c h w")
+
+
+class TemporalBlock(nn.Module):
+    """The temporal modules that accompany one pretrained 2D block.
+
+    ``layers[j]`` follows the block's j-th spatial layer (resnet, plus its attention when the
+    block has one); ``resample`` (or None) follows the block's spatial down/upsampler.
+    """
+
+    def __init__(self, layers: list[nn.Module], resample: nn.Module | None = None):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.resample = resample

@@ -1,0 +1,3 @@
+from .text_to_video import LumierePipeline, LumierePipelineOutput
+
+__all__ = ["LumierePipeline", "LumierePipelineOutput"]

@@ -1,0 +1,123 @@
+"""Tiny diffusers components built in code, with no download: U-Nets, text encoders and
+tokenizers, a VAE, a scheduler, and a Stable-Diffusion-layout pipeline.
+
+For tests, examples and smoke runs: the weights are random, so what they generate is noise.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from transformers import BertConfig, BertModel, BertTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+TEXT_DIM = 32
+MAX_TOKENS = 16
+
+# Stable Diffusion style: latent (4 channels), Transformer2D cross-attention.
+SD_UNET = dict(
+    block_out_channels=(16, 32, 32),
+    layers_per_block=1,
+    sample_size=8,
+    in_channels=4,
+    out_channels=4,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    cross_attention_dim=TEXT_DIM,
+    attention_head_dim=8,
+    norm_num_groups=8,
+)
+# Same layout in pixel space (3 channels), like Lumiere / Imagen.
+PIXEL_UNET = {**SD_UNET, "in_channels": 3, "out_channels": 3, "sample_size": 16}
+# DeepFloyd IF style: resnet resamplers, added-KV cross-attention, a text projection and
+# a text addition embedding, learned variance (twice the output channels).
+IF_UNET = dict(
+    block_out_channels=(16, 32),
+    layers_per_block=1,
+    sample_size=16,
+    in_channels=3,
+    out_channels=6,
+    down_block_types=("ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D"),
+    up_block_types=("SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"),
+    mid_block_type="UNetMidBlock2DSimpleCrossAttn",
+    cross_attention_dim=32,
+    encoder_hid_dim=TEXT_DIM,
+    encoder_hid_dim_type="text_proj",
+    addition_embed_type="text",
+    addition_embed_type_num_heads=2,
+    resnet_time_scale_shift="scale_shift",
+    attention_head_dim=8,
+    norm_num_groups=8,
+)
+UNET_CONFIGS = {"latent": SD_UNET, "pixel": PIXEL_UNET, "if": IF_UNET}
+
+
+def make_unet2d(kind: str = "latent", seed: int = 0) -> UNet2DConditionModel:
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(**UNET_CONFIGS[kind])
+    # Norm biases start at zero; randomize them too so every weight carries signal.
+    with torch.no_grad():
+        for parameter in unet.parameters():
+            if parameter.abs().sum() == 0:
+                parameter.normal_(0, 0.02)
+    return unet.eval()
+
+
+def make_clip(seed: int = 0) -> tuple[CLIPTextModel, CLIPTokenizer]:
+    torch.manual_seed(seed)
+    encoder = CLIPTextModel(
+        CLIPTextConfig(
+            hidden_size=TEXT_DIM, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2, vocab_size=100,
+            max_position_embeddings=MAX_TOKENS, bos_token_id=0, eos_token_id=1, pad_token_id=1,
+        )
+    )  # fmt: skip
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for char in string.ascii_lowercase + string.digits:
+        vocab[char] = len(vocab)
+        vocab[char + "</w>"] = len(vocab)
+    return encoder.eval(), CLIPTokenizer(vocab=vocab, merges=[], model_max_length=MAX_TOKENS)
+
+
+def make_bert(vocab_dir: str | os.PathLike, seed: int = 0) -> tuple[BertModel, BertTokenizer]:
+    torch.manual_seed(seed)
+    encoder = BertModel(
+        BertConfig(
+            hidden_size=TEXT_DIM, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2, vocab_size=64,
+            max_position_embeddings=MAX_TOKENS,
+        ),
+        add_pooling_layer=False,
+    )  # fmt: skip
+    vocab_file = Path(vocab_dir) / "vocab.txt"
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "red", "blue", "circle", "square", "moving", "left", "right"]
+    vocab_file.write_text("\n".join(words) + "\n")
+    return encoder.eval(), BertTokenizer(str(vocab_file), model_max_length=MAX_TOKENS)
+
+
+def make_vae(seed: int = 0) -> AutoencoderKL:
+    torch.manual_seed(seed)
+    return AutoencoderKL(
+        block_out_channels=(8, 16), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=8,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+    ).eval()  # fmt: skip
+
+
+def make_scheduler(prediction_type: str = "epsilon") -> DDIMScheduler:
+    return DDIMScheduler(
+        beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False,
+        prediction_type=prediction_type, set_alpha_to_one=False, steps_offset=1,
+    )  # fmt: skip
+
+
+def make_sd_pipeline() -> StableDiffusionPipeline:
+    """A tiny Stable-Diffusion-layout text-to-image pipeline."""
+    encoder, tokenizer = make_clip()
+    return StableDiffusionPipeline(
+        unet=make_unet2d("latent"), vae=make_vae(), text_encoder=encoder, tokenizer=tokenizer,
+        scheduler=make_scheduler(), safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )  # fmt: skip
+
+

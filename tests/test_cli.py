@@ -1,0 +1,82 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import decord
+import PIL.Image
+import pytest
+
+from lumiere.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """The installed `lumiere` entry point when present, else the module."""
+    script = shutil.which("lumiere", path=str(Path(sys.executable).parent))
+    command = [script] if script else [sys.executable, "-m", "lumiere.cli"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(command + list(args), capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_inflate_then_generate_writes_mp4_and_contact_sheet(sd_folder, tmp_path):
+    model_dir = tmp_path / "lumiere-tiny"
+    inflated = run_cli("inflate", str(sd_folder), str(model_dir), "--temporal-downsample", "1,0")
+    assert inflated.returncode == 0, inflated.stderr
+    assert "frames must be a multiple of 2" in inflated.stdout
+    assert (model_dir / "model_index.json").is_file() and (model_dir / "unet" / "config.json").is_file()
+
+    out = tmp_path / "clips" / "clip.mp4"
+    generated = run_cli(
+        "generate", "a red circle moving right", "--model", str(model_dir), "--frames", "6", "--height", "32",
+        "--width", "32", "--steps", "2", "--seed", "1", "--out", str(out),
+    )  # fmt: skip
+    assert generated.returncode == 0, generated.stderr
+    reader = decord.VideoReader(str(out))
+    assert len(reader) == 6
+    assert reader[0].shape == (32, 32, 3)
+    sheet = PIL.Image.open(out.with_suffix(".png"))
+    assert sheet.size[0] > 32 and sheet.size[1] > 32
+
+
+def test_the_installed_entry_point_reports_bad_input_in_one_line():
+    result = run_cli("generate", "x", "--model", "/nonexistent/model")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "lumiere generate: error: argument --model: '/nonexistent/model' is not a directory"
+    ]
+
+
+@pytest.fixture
+def model_dir(sd_folder, tmp_path):
+    assert main(["inflate", str(sd_folder), str(tmp_path / "model")]) == 0
+    return tmp_path / "model"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["generate", "x", "--frames", "6"], "num_frames=6 must be a positive multiple of 4; nearest valid: 4 or 8"),
+        (["generate", "x", "--height", "20"], "height=20 must be a positive multiple of 8; nearest valid: 16 or 24"),
+        (["generate", "x", "--bogus"], "unrecognized arguments: --bogus"),
+        (["generate", "x", "--out", "clip.avi"], "--out 'clip.avi' must end in .mp4 or .gif"),
+        (["generate", "x", "--frames", "many"], "argument --frames: invalid int value: 'many'"),
+        (["inflate", "/nonexistent/t2i", "out"], "argument t2i_dir: '/nonexistent/t2i' is not a directory"),
+        (["inflate", "{sd}", "out", "--temporal-downsample", "yes"], "expected comma-separated 1/0 flags"),
+        (["inflate", "{sd}", "out", "--temporal-downsample", "1"], "temporal_downsample needs one flag per spatial"),
+        (["render"], "invalid choice: 'render'"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args, message, model_dir, sd_folder, tmp_path, capsys):
+    args = [arg.replace("{sd}", str(sd_folder)) for arg in args]
+    if args[0] == "generate":
+        args += ["--model", str(model_dir)] if "--model" not in args else []
+    args = [str(tmp_path / arg) if arg == "out" else arg for arg in args]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1
+    assert message in error

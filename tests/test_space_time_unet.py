@@ -1,0 +1,237 @@
+import json
+
+import pytest
+import torch
+from diffusers import UNet2DConditionModel
+from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+from lumiere import SpaceTimeUNet
+from lumiere.models.temporal import TemporalAttentionBlock, TemporalConvBlock, TemporalDownsample, TemporalUpsample
+
+from lumiere.testing import SD_UNET, TEXT_DIM, make_unet2d
+
+# Four levels, so three temporal resamplings: F, F/2, F/4, F/8.
+DEEP_UNET = {
+    **SD_UNET,
+    "block_out_channels": (8, 16, 16, 16),
+    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+    "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+}
+
+
+def inputs(unet, frames, batch=2, size=None, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    size = size or unet.config.sample_size
+    channels = unet.config.in_channels
+    sample = torch.randn(batch, channels, frames, size, size, generator=generator)
+    context = torch.randn(batch, 5, TEXT_DIM, generator=generator)
+    timestep = torch.tensor([20, 700][:batch])
+    return sample, timestep, context
+
+
+@pytest.mark.parametrize("kind", ["latent", "pixel", "if"])
+@pytest.mark.parametrize("frames", [4, 8, 16])
+def test_static_clip_matches_unet2d(kind, frames):
+    unet = make_unet2d(kind)
+    model = SpaceTimeUNet.from_unet2d(unet)
+    image, timestep, context = inputs(unet, 1)
+    clip = image.expand(-1, -1, frames, -1, -1)
+    with torch.no_grad():
+        video_out = model(clip, timestep, context).sample
+        image_out = unet(image[:, :, 0], timestep, context).sample
+    assert video_out.shape == (2, unet.config.out_channels, frames, *image.shape[-2:])
+    assert (video_out - image_out[:, :, None]).abs().max() <= 1e-5
+
+
+def test_only_temporal_parameters_train_and_all_get_gradients():
+    unet = make_unet2d("latent")
+    model = SpaceTimeUNet.from_unet2d(unet)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {name for name, _ in model.named_temporal_parameters()}
+    assert trainable and all(name.startswith("temporal_") for name in trainable)
+
+    sample, timestep, context = inputs(unet, 8)
+    model(sample, timestep, context).sample.square().mean().backward()
+    unused = [name for name, p in model.named_temporal_parameters() if p.grad is None]
+    assert unused == []
+    assert all(p.grad is None for p in model.spatial_parameters())
+    # Zero-initialized output projections close every branch; they must get signal.
+    projections = [p for name, p in model.named_temporal_parameters() if "proj_out.weight" in name]
+    assert projections and all(p.grad.abs().sum() > 0 for p in projections)
+
+
+def test_spatial_layers_keep_2d_names_and_load_a_2d_state_dict():
+    unet = make_unet2d("latent")
+    model = SpaceTimeUNet(unet2d_config=dict(SD_UNET))
+    spatial_names = {name for name in model.state_dict() if not name.startswith("temporal_")}
+    assert spatial_names == set(unet.state_dict())
+
+    model.load_unet2d_state_dict(unet.state_dict())
+    image, timestep, context = inputs(unet, 1)
+    with torch.no_grad():
+        expected = unet(image[:, :, 0], timestep, context).sample
+        assert torch.equal(model.to_unet2d()(image[:, :, 0], timestep, context).sample, expected)
+
+    with pytest.raises(ValueError, match="unexpected"):
+        model.load_unet2d_state_dict({**unet.state_dict(), "extra.weight": torch.zeros(1)})
+
+
+@pytest.mark.parametrize("frames", [8, 16, 32, 80])
+@pytest.mark.parametrize(
+    "temporal_downsample, factors",
+    [(None, [1, 2, 4, 8]), ((True, False, True), [1, 2, 2, 4]), ((False, False, False), [1, 1, 1, 1])],
+)
+def test_frames_per_level(frames, temporal_downsample, factors):
+    torch.manual_seed(0)
+    model = SpaceTimeUNet.from_unet2d(UNet2DConditionModel(**DEEP_UNET), temporal_downsample=temporal_downsample)
+    expected = [frames // factor for factor in factors]
+    assert model.frames_per_level(frames) == expected
+
+    seen = {}
+
+    def record(name):
+        def hook(module, args, output):
+            hidden, num_frames = args
+            assert hidden.shape[0] == 1 * num_frames  # batch 1: the folded batch is the frames
+            seen.setdefault(name, set()).add(output.shape[0])
+
+        return hook
+
+    for name, module in model.named_modules():
+        if isinstance(module, (TemporalConvBlock, TemporalAttentionBlock, TemporalDownsample, TemporalUpsample)):
+            module.register_forward_hook(record(name))
+    sample = torch.randn(1, 4, frames, 8, 8)
+    with torch.no_grad():
+        model(sample, 10, torch.randn(1, 3, TEXT_DIM))
+
+    for level in range(4):
+        up = 3 - level
+        assert seen[f"temporal_down_blocks.{level}.layers.0"] == {expected[level]}
+        assert seen[f"temporal_up_blocks.{up}.layers.0"] == {expected[level]}
+    assert seen["temporal_mid_block"] == {expected[3]}
+    # Attention at the coarsest level only, convolutions elsewhere.
+    assert isinstance(model.temporal_down_blocks[3].layers[0], TemporalAttentionBlock)
+    assert isinstance(model.temporal_up_blocks[0].layers[0], TemporalAttentionBlock)
+    assert all(isinstance(model.temporal_down_blocks[k].layers[0], TemporalConvBlock) for k in range(3))
+
+
+def test_bad_sizes_name_the_value_and_nearest_valid():
+    torch.manual_seed(0)
+    model = SpaceTimeUNet.from_unet2d(UNet2DConditionModel(**DEEP_UNET))
+    context = torch.randn(1, 3, TEXT_DIM)
+    with pytest.raises(ValueError, match=r"num_frames=12 .* multiple of 8; nearest valid: 8 or 16"):
+        model(torch.randn(1, 4, 12, 8, 8), 1, context)
+    with pytest.raises(ValueError, match=r"num_frames=5 .* nearest valid: 8$"):
+        model(torch.randn(1, 4, 5, 8, 8), 1, context)
+    with pytest.raises(ValueError, match=r"height=12 .* nearest valid: 8 or 16"):
+        model(torch.randn(1, 4, 8, 12, 8), 1, context)
+    with pytest.raises(ValueError, match=r"width=4"):
+        model(torch.randn(1, 4, 8, 8, 4), 1, context)
+    with pytest.raises(ValueError, match=r"temporal_downsample needs one flag per spatial downsampler \(3\)"):
+        SpaceTimeUNet(unet2d_config=DEEP_UNET, temporal_downsample=(True,))
+    with pytest.raises(ValueError, match="KDownBlock2D"):
+        SpaceTimeUNet(unet2d_config={**DEEP_UNET, "down_block_types": ("KDownBlock2D",) * 4})
+
+
+def test_temporal_layers_mix_frames_once_trained():
+    """A change to frame 0 reaches other frames only through the temporal layers."""
+    unet = make_unet2d("latent")
+    model = SpaceTimeUNet.from_unet2d(unet)
+    sample, timestep, context = inputs(unet, 8)
+    edited = sample.clone()
+    edited[:, :, 0] += 1.0
+
+    def later_frames_change():
+        with torch.no_grad():
+            before, after = model(sample, timestep, context).sample, model(edited, timestep, context).sample
+        return (before[:, :, 4:] - after[:, :, 4:]).abs().max().item()
+
+    # Frames 4..7 share no nearest-neighbour path with frame 0 at init.
+    assert later_frames_change() == 0.0
+    with torch.no_grad():
+        for parameter in model.temporal_parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+    assert later_frames_change() > 1e-4
+
+
+def test_resampling_starts_as_nearest_neighbour():
+    hidden = torch.randn(2 * 6, 4, 3, 3)  # (B * F, C, H, W) with F = 6
+    down, up = TemporalDownsample(4), TemporalUpsample(4)
+    video = hidden.view(2, 6, 4, 3, 3)
+    assert torch.equal(down(hidden, 6).view(2, 3, 4, 3, 3), video[:, ::2])
+    assert torch.equal(up(hidden, 6).view(2, 12, 4, 3, 3), video.repeat_interleave(2, dim=1))
+
+
+def test_save_load_round_trip_is_exact(tmp_path):
+    unet = make_unet2d("if")
+    model = SpaceTimeUNet.from_unet2d(unet, temporal_attention_layers=2, temporal_attention_head_dim=8)
+    with torch.no_grad():
+        for parameter in model.temporal_parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.02)
+    model.save_pretrained(tmp_path / "stunet")
+    loaded = SpaceTimeUNet.from_pretrained(tmp_path / "stunet")
+    saved, reloaded = (json.loads(m.to_json_string()) for m in (model, loaded))
+    reloaded.pop("_name_or_path")
+    assert reloaded == saved
+    assert loaded.config.temporal_attention_layers == 2
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
+    sample, timestep, context = inputs(unet, 4)
+    with torch.no_grad():  # same weights; kernels may round differently on reloaded storage
+        assert torch.allclose(model(sample, timestep, context).sample, loaded(sample, timestep, context).sample, atol=1e-5)
+
+
+def test_gradient_checkpointing_gives_same_output_and_gradients():
+    unet = make_unet2d("latent")
+    model = SpaceTimeUNet.from_unet2d(unet)
+    with torch.no_grad():
+        for parameter in model.temporal_parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.02)
+    sample, timestep, context = inputs(unet, 8)
+
+    def run():
+        model.zero_grad()
+        out = model(sample, timestep, context).sample
+        out.square().mean().backward()
+        return out.detach(), [p.grad.clone() for p in model.temporal_parameters()]
+
+    plain_out, plain_grads = run()
+    model.enable_gradient_checkpointing()
+    assert model.gradient_checkpointing
+    ckpt_out, ckpt_grads = run()
+    assert torch.allclose(plain_out, ckpt_out, atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(plain_grads, ckpt_grads))
+
+
+def test_attention_processors_cover_temporal_layers_and_can_be_swapped():
+    unet = make_unet2d("latent")
+    model = SpaceTimeUNet.from_unet2d(unet)
+    processors = model.attn_processors
+    assert any(name.startswith("temporal_") for name in processors)
+    assert all(isinstance(p, AttnProcessor2_0) for p in processors.values())  # SDPA by default
+    with torch.no_grad():
+        for parameter in model.temporal_parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.02)
+    sample, timestep, context = inputs(unet, 8)
+    with torch.no_grad():
+        sdpa = model(sample, timestep, context).sample
+        model.set_default_attn_processor()
+        assert all(isinstance(p, AttnProcessor) for p in model.attn_processors.values())
+        classic = model(sample, timestep, context).sample
+    assert torch.allclose(sdpa, classic, atol=1e-5)
+
+
+def test_dtype_and_text_mask_follow_the_2d_unet():
+    unet = make_unet2d("latent").to(torch.bfloat16)
+    model = SpaceTimeUNet.from_unet2d(unet)
+    assert model.dtype == torch.bfloat16
+    assert all(p.dtype == torch.bfloat16 for p in model.parameters())
+
+    unet = make_unet2d("latent")
+    model = SpaceTimeUNet.from_unet2d(unet)
+    image, timestep, context = inputs(unet, 1)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    with torch.no_grad():
+        video = model(image.expand(-1, -1, 4, -1, -1), timestep, context, encoder_attention_mask=mask).sample
+        single = unet(image[:, :, 0], timestep, context, encoder_attention_mask=mask).sample
+    assert (video - single[:, :, None]).abs().max() <= 1e-5
