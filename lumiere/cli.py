@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _inflate(args)
         return _generate(args)
     except ValueError as error:  # our input validation: name the value, no traceback
-        parser.error(str(error).splitlines()[0])
+        parser.exit(2, f"{parser.prog} {args.command}: error: {str(error).splitlines()[0]}\n")
 
 
 def _quiet_libraries() -> None:

@@ -197,3 +197,10 @@ def test_learned_variance_unet_is_guided_on_prediction_channels(tmp_path):
     pipe.set_progress_bar_config(disable=True)
     frames = run(pipe, num_frames=4, guidance_scale=4.0).frames
     assert frames.shape == (1, 4, 16, 16, 3) and np.isfinite(frames).all()
+
+
+def test_bfloat16_pipeline(latent_pipe):
+    latent_pipe.to(torch.bfloat16)
+    assert latent_pipe.unet.dtype == torch.bfloat16 and latent_pipe.vae.dtype == torch.bfloat16
+    frames = run(latent_pipe, output_type="pt").frames
+    assert frames.dtype == torch.float32 and torch.isfinite(frames).all()

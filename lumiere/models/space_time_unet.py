@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Iterator, Sequence
 
 import torch
@@ -371,20 +370,23 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
             mask = ((1 - encoder_attention_mask.to(emb.dtype)) * -10000.0).unsqueeze(1)
         return _Conditioning(emb, context, mask, cross_attention_kwargs or {})
 
-    def _layer(self, hidden, frames, cond, resnet, attention, inflation) -> torch.Tensor:
-        """One spatial layer (resnet, then its attention if any) and its inflation block."""
-        run = partial(self._run_layer, frames, cond, resnet, attention, inflation)
+    def _checkpointed(self, run, hidden: torch.Tensor) -> torch.Tensor:
+        """``run(hidden)``, recomputed in backward when gradient checkpointing is on."""
         if torch.is_grad_enabled() and self.gradient_checkpointing:
             return self._gradient_checkpointing_func(run, hidden)
         return run(hidden)
 
-    @staticmethod
-    def _run_layer(frames, cond, resnet, attention, inflation, hidden) -> torch.Tensor:
-        emb, context, mask = cond.at(frames)
-        hidden = resnet(hidden, emb)
-        if attention is not None:
-            hidden = _attend(attention, hidden, emb, context, mask, cond.cross_attention_kwargs)
-        return inflation(hidden, frames)
+    def _layer(self, hidden, frames, cond, resnet, attention, inflation) -> torch.Tensor:
+        """One spatial layer (resnet, then its attention if any) and its inflation block."""
+
+        def run(hidden):
+            emb, context, mask = cond.at(frames)
+            hidden = resnet(hidden, emb)
+            if attention is not None:
+                hidden = _attend(attention, hidden, emb, context, mask, cond.cross_attention_kwargs)
+            return inflation(hidden, frames)
+
+        return self._checkpointed(run, hidden)
 
     def _mid(self, hidden, frames, cond) -> torch.Tensor:
         """The 2D mid block (resnet, then attention + resnet pairs), then temporal attention."""
@@ -398,9 +400,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
                 hidden = resnet(hidden, emb)
             return self.temporal_mid_block(hidden, frames)
 
-        if torch.is_grad_enabled() and self.gradient_checkpointing:
-            return self._gradient_checkpointing_func(run, hidden)
-        return run(hidden)
+        return self._checkpointed(run, hidden)
 
 
 # ---------------------------------------------------------------------- helpers
