@@ -204,3 +204,18 @@ def test_bfloat16_pipeline(latent_pipe):
     assert latent_pipe.unet.dtype == torch.bfloat16 and latent_pipe.vae.dtype == torch.bfloat16
     frames = run(latent_pipe, output_type="pt").frames
     assert frames.dtype == torch.float32 and torch.isfinite(frames).all()
+
+
+def test_callback_can_replace_prompt_embeds(latent_pipe):
+    other, _ = latent_pipe.encode_prompt("a blue square", latent_pipe.device, 1, False)
+
+    def swap(pipeline, step, timestep, tensors):
+        return {"prompt_embeds": other} if step == 0 else {}
+
+    kwargs = {"num_inference_steps": 3, "output_type": "latent"}
+    plain = run(latent_pipe, **kwargs).frames
+    swapped = run(latent_pipe, callback_on_step_end=swap, **kwargs).frames
+    target = run(latent_pipe, prompt="a blue square", **kwargs).frames
+    assert (plain - swapped).abs().max() > 1e-4
+    # Only the first step used the original prompt, so the result differs from both runs.
+    assert (target - swapped).abs().max() > 1e-6

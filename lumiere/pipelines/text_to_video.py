@@ -193,24 +193,31 @@ class LumierePipeline(DiffusionPipeline):
             latents = latents.to(device=device, dtype=dtype)
         return latents * self.scheduler.init_noise_sigma
 
+    def guidance_context(
+        self, prompt_embeds: torch.Tensor, negative_prompt_embeds: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The cross-attention context of one U-Net pass: ``(2B, L, D)`` (negative branch
+        first) with classifier-free guidance, else ``(B, L, D)``."""
+        if self.do_classifier_free_guidance:
+            return torch.cat([negative_prompt_embeds, prompt_embeds])
+        return prompt_embeds
+
     def predict(
         self,
         latents: torch.Tensor,
         timestep: torch.Tensor,
-        prompt_embeds: torch.Tensor,
-        negative_prompt_embeds: torch.Tensor | None = None,
+        context: torch.Tensor,
         cross_attention_kwargs: dict[str, Any] | None = None,
     ) -> torch.Tensor:
-        """The guided model output for ``latents`` ``(B, C, F, h, w)`` at one step.
+        """The guided model output for ``latents`` ``(B, C, F, h, w)`` at one step, given
+        ``context`` from [`guidance_context`].
 
         One call is one U-Net pass (both guidance branches batched); samplers over several
         windows of a clip call it once per window.
         """
         model_input = self.scheduler.scale_model_input(latents, timestep)
-        context = prompt_embeds
         if self.do_classifier_free_guidance:
             model_input = torch.cat([model_input] * 2)
-            context = torch.cat([negative_prompt_embeds, prompt_embeds])
         output = self.unet(
             model_input, timestep, encoder_hidden_states=context, cross_attention_kwargs=cross_attention_kwargs,
             return_dict=False,
@@ -356,14 +363,13 @@ class LumierePipeline(DiffusionPipeline):
             generator, latents,
         )  # fmt: skip
         step_kwargs = self._step_kwargs(generator, eta)
+        context = self.guidance_context(prompt_embeds, negative_prompt_embeds)
 
         with self.progress_bar(total=len(timesteps)) as progress:
             for i, t in enumerate(timesteps):
                 if self.interrupt:
                     continue
-                model_output = self.predict(
-                    latents, t, prompt_embeds, negative_prompt_embeds, cross_attention_kwargs
-                )
+                model_output = self.predict(latents, t, context, cross_attention_kwargs)
                 latents = self.scheduler.step(model_output, t, latents, **step_kwargs, return_dict=False)[0]
                 if callback_on_step_end is not None:
                     available = {
@@ -374,8 +380,10 @@ class LumierePipeline(DiffusionPipeline):
                     tensors = {name: available[name] for name in callback_on_step_end_tensor_inputs}
                     updated = callback_on_step_end(self, i, t, tensors)
                     latents = updated.pop("latents", latents)
-                    prompt_embeds = updated.pop("prompt_embeds", prompt_embeds)
-                    negative_prompt_embeds = updated.pop("negative_prompt_embeds", negative_prompt_embeds)
+                    if "prompt_embeds" in updated or "negative_prompt_embeds" in updated:
+                        prompt_embeds = updated.pop("prompt_embeds", prompt_embeds)
+                        negative_prompt_embeds = updated.pop("negative_prompt_embeds", negative_prompt_embeds)
+                        context = self.guidance_context(prompt_embeds, negative_prompt_embeds)
                 progress.update()
 
         if output_type == "latent":
