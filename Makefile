@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 CONSTRAINT_FLAGS := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow demo clean
+.PHONY: help install test test-slow demo bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  %-10s %s\n", $$1, $$2 }'
@@ -40,6 +40,14 @@ test-slow: install ## Run the tests marked slow
 
 demo: install ## Run examples/demo.py
 	$(PYTHON) examples/demo.py
+
+bench: install ## Run the benchmarks (tens of minutes on 2 CPU cores) and rewrite docs/performance.md
+	$(PYTHON) -m benchmarks.bench_peak
+	$(PYTHON) -m benchmarks.bench_ops
+	$(PYTHON) -m benchmarks.bench_models
+	$(PYTHON) -m benchmarks.bench_models --memory
+	$(PYTHON) -m benchmarks.bench_sampling
+	$(PYTHON) -m benchmarks.report
 
 clean: ## Remove .venv, build artefacts and caches
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

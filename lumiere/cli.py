@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", type=Path, default=Path("clip.mp4"), help=".mp4 or .gif; a .png contact sheet is written beside it")
     generate.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
     generate.add_argument("--dtype", choices=DTYPES, default="float32")
+    generate.add_argument(
+        "--no-autocast", dest="autocast", action="store_false",
+        help="run in --dtype even where the hardware has faster native low-precision kernels",
+    )  # fmt: skip
     return parser
 
 
@@ -135,6 +139,7 @@ def _generate(args: argparse.Namespace) -> int:
         guidance_scale=args.guidance,
         negative_prompt=args.negative_prompt,
         generator=torch.Generator(device="cpu").manual_seed(args.seed),
+        autocast=args.autocast,
     ).frames[0]
     video = save_video(frames, args.out, fps=args.fps)
     sheet = save_contact_sheet(frames, args.out.with_suffix(".png"))

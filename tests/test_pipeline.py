@@ -219,3 +219,20 @@ def test_callback_can_replace_prompt_embeds(latent_pipe):
     assert (plain - swapped).abs().max() > 1e-4
     # Only the first step used the original prompt, so the result differs from both runs.
     assert (target - swapped).abs().max() > 1e-6
+
+
+def test_autocast_default_follows_the_hardware(latent_pipe, monkeypatch):
+    import lumiere.performance as performance
+
+    fast = performance.fast_autocast_dtype("cpu")
+    assert fast in (None, torch.bfloat16)
+    assert fast == (torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None)
+    fp32 = run(latent_pipe, autocast=False, output_type="pt").frames
+    default = run(latent_pipe, output_type="pt").frames
+    if fast is None:
+        assert torch.equal(default, fp32)  # nothing faster here: the default is plain fp32
+
+    # Where bf16 is native the default autocasts; the result stays close to fp32.
+    monkeypatch.setattr(performance, "fast_autocast_dtype", lambda device: torch.bfloat16)
+    bf16 = run(latent_pipe, output_type="pt").frames
+    assert 0 < (bf16 - fp32).abs().max() < 0.05

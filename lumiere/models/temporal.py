@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from diffusers.models.attention import FeedForward
 from diffusers.models.attention_processor import Attention
 from diffusers.models.embeddings import get_1d_sincos_pos_embed_from_grid
-from einops import rearrange, repeat
+from einops import rearrange
 from torch import nn
 
 
@@ -25,20 +25,21 @@ def zero_module(module: nn.Module) -> nn.Module:
     return module
 
 
-def temporal_conv(channels: int, kernel_size: int, stride: int = 1) -> nn.Conv3d:
-    """A 1D convolution over frames, as a ``(k, 1, 1)`` Conv3d on ``(B, C, F, H, W)``.
+def temporal_conv(channels: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
+    """A 1D convolution over frames, as a ``(k, 1)`` Conv2d on ``(B, C, F, H * W)``.
 
-    Replicate padding makes a constant clip look constant at its first and last frame too,
-    so clip boundaries are not mistaken for motion.
+    A 2D convolution rather than a ``(k, 1, 1)`` Conv3d: CPU backends run Conv3d on a slow
+    path (docs/performance.md has the ratio). Replicate padding makes a constant clip look
+    constant at its first and last frame too, so clip boundaries are not taken for motion.
     """
     if kernel_size % 2 != 1:
         raise ValueError(f"temporal kernel_size must be odd, got {kernel_size}")
-    return nn.Conv3d(
+    return nn.Conv2d(
         channels,
         channels,
-        kernel_size=(kernel_size, 1, 1),
-        stride=(stride, 1, 1),
-        padding=(kernel_size // 2, 0, 0),
+        kernel_size=(kernel_size, 1),
+        stride=(stride, 1),
+        padding=(kernel_size // 2, 0),
         padding_mode="replicate",
     )
 
@@ -62,9 +63,10 @@ class TemporalConvBlock(nn.Module):
         self.proj_out = zero_module(nn.Conv2d(channels, channels, kernel_size=1))
 
     def forward(self, hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
+        height = hidden_states.shape[-2]
         h = F.silu(self.spatial_norm(self.spatial_conv(hidden_states)))
-        h = rearrange(h, "(b f) c h w -> b c f h w", f=num_frames)
-        h = rearrange(self.temporal_conv(h), "b c f h w -> (b f) c h w")
+        h = rearrange(h, "(b f) c h w -> b c f (h w)", f=num_frames)
+        h = rearrange(self.temporal_conv(h), "b c f (h w) -> (b f) c h w", h=height)
         h = F.silu(self.temporal_norm(h))
         return hidden_states + self.proj_out(h)
 
@@ -145,9 +147,10 @@ class TemporalDownsample(nn.Module):
         self.conv = zero_module(temporal_conv(channels, kernel_size, stride=2))
 
     def forward(self, hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
-        video = rearrange(hidden_states, "(b f) c h w -> b c f h w", f=num_frames)
+        height = hidden_states.shape[-2]
+        video = rearrange(hidden_states, "(b f) c h w -> b c f (h w)", f=num_frames)
         video = video[:, :, ::2] + self.conv(video)
-        return rearrange(video, "b c f h w -> (b f) c h w")
+        return rearrange(video, "b c f (h w) -> (b f) c h w", h=height)
 
 
 class TemporalUpsample(nn.Module):
@@ -162,9 +165,13 @@ class TemporalUpsample(nn.Module):
         self.conv = zero_module(temporal_conv(channels, kernel_size))
 
     def forward(self, hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
-        video = repeat(hidden_states, "(b f) c h w -> b c (f r) h w", f=num_frames, r=2)
+        height = hidden_states.shape[-2]
+        video = rearrange(hidden_states, "(b f) c h w -> b c f (h w)", f=num_frames)
+        # F.interpolate rather than repeat_interleave or einops.repeat: inductor (torch 2.13)
+        # fails on a replicate-padded conv of those (tests/test_compile.py).
+        video = F.interpolate(video, scale_factor=(2, 1), mode="nearest")
         video = video + self.conv(video)
-        return rearrange(video, "b c f h w -> (b f) c h w")
+        return rearrange(video, "b c f (h w) -> (b f) c h w", h=height)
 
 
 class TemporalBlock(nn.Module):

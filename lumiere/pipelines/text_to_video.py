@@ -24,6 +24,7 @@ from einops import rearrange
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..models.space_time_unet import SpaceTimeUNet, check_multiple
+from ..performance import fast_autocast
 
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
 
@@ -310,6 +311,7 @@ class LumierePipeline(DiffusionPipeline):
         | None = None,
         callback_on_step_end_tensor_inputs: list[str] = ("latents",),
         decode_chunk_size: int = 16,
+        autocast: bool = True,
     ) -> LumierePipelineOutput | tuple:
         r"""Generate videos from text.
 
@@ -333,6 +335,9 @@ class LumierePipeline(DiffusionPipeline):
                 each step with the tensors named in ``callback_on_step_end_tensor_inputs``;
                 tensors it returns replace the pipeline's.
             decode_chunk_size: frames decoded by the VAE at a time.
+            autocast: run the U-Net under autocast to the device's fast low-precision dtype
+                when the hardware has native kernels for it (see
+                [`lumiere.performance.fast_autocast_dtype`]); False keeps the model's dtype.
 
         Returns:
             [`LumierePipelineOutput`] or ``(frames,)``.
@@ -365,11 +370,11 @@ class LumierePipeline(DiffusionPipeline):
         step_kwargs = self._step_kwargs(generator, eta)
         context = self.guidance_context(prompt_embeds, negative_prompt_embeds)
 
-        with self.progress_bar(total=len(timesteps)) as progress:
+        with self.progress_bar(total=len(timesteps)) as progress, fast_autocast(device, self.unet.dtype, autocast):
             for i, t in enumerate(timesteps):
                 if self.interrupt:
                     continue
-                model_output = self.predict(latents, t, context, cross_attention_kwargs)
+                model_output = self.predict(latents, t, context, cross_attention_kwargs).to(latents.dtype)
                 latents = self.scheduler.step(model_output, t, latents, **step_kwargs, return_dict=False)[0]
                 if callback_on_step_end is not None:
                     available = {
