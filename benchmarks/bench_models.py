@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 
 import torch
 from diffusers import MotionAdapter, UNet2DConditionModel, UNetMotionModel
@@ -99,7 +100,7 @@ def build(config: dict, dev: torch.device) -> list[Candidate]:
     ]
 
 
-def run(config_name: str, frame_counts: list[int], repeats: int, memory: bool) -> dict:
+def run(config_name: str, frame_counts: list[int], repeats: int, memory: bool, train_frames: set[int]) -> dict:
     dev = device()
     config = CONFIGS[config_name]
     candidates = build(config, dev)
@@ -126,7 +127,7 @@ def run(config_name: str, frame_counts: list[int], repeats: int, memory: bool) -
                 flops[c.name] = count_flops(lambda: c(clip, context))
                 if not memory:
                     c(clip, context)  # warm-up
-            if not memory:
+            if not memory and frames in train_frames:
                 c.train_step(clip, context)
         for repeat in range(repeats):
             order = candidates[repeat % len(candidates) :] + candidates[: repeat % len(candidates)]
@@ -136,6 +137,8 @@ def run(config_name: str, frame_counts: list[int], repeats: int, memory: bool) -
                     seconds, mib = measure(lambda: c(clip, context), dev)
                 samples[c.name]["forward_s"].append(seconds)
                 samples[c.name]["forward_mib"].append(mib)
+                if frames not in train_frames:
+                    continue
                 gc.collect()
                 seconds, mib = measure(lambda: c.train_step(clip, context), dev)
                 samples[c.name]["train_s"].append(seconds)
@@ -144,16 +147,13 @@ def run(config_name: str, frame_counts: list[int], repeats: int, memory: bool) -
                     parameter.grad = None
         row = {}
         for name, values in samples.items():
-            row[name] = {key: median(series) for key, series in values.items()}
+            row[name] = {key: median(series) for key, series in values.items() if series}
             row[name]["forward_gflop"] = flops[name] / 1e9
             row[name]["forward_gflops_per_s"] = flops[name] / 1e9 / row[name]["forward_s"]
             row[name]["samples"] = values
         report["results"][str(frames)] = row
-        print(
-            f"{config_name} F={frames}: "
-            + ", ".join(f"{n} fwd {r['forward_s']:.2f}s train {r['train_s']:.2f}s" for n, r in row.items()),
-            flush=True,
-        )
+        save(f"models_{config_name}" + ("_memory" if memory else ""), report)  # a later OOM keeps this
+        print(f"{config_name} F={frames}: " + json.dumps({n: {k: v for k, v in r.items() if k != "samples"} for n, r in row.items()}), flush=True)
     return report
 
 
@@ -163,13 +163,16 @@ def main() -> None:
     parser.add_argument("--frames", type=int, nargs="+", default=[16, 32, 64, 80])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--memory", action="store_true", help="measure peak memory (one repeat) instead of time")
+    parser.add_argument(
+        "--train-frames", type=int, nargs="+", default=None,
+        help="frame counts at which to also measure training steps (default: all)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.memory:
         ensure_malloc_env()
+    train_frames = set(args.frames if args.train_frames is None else args.train_frames)
     for config_name in args.config:
-        suffix = "_memory" if args.memory else ""
-        repeats = 1 if args.memory else args.repeats
-        print(save(f"models_{config_name}{suffix}", run(config_name, args.frames, repeats, args.memory)))
+        run(config_name, args.frames, 1 if args.memory else args.repeats, args.memory, train_frames)
 
 
 if __name__ == "__main__":

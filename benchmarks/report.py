@@ -32,6 +32,23 @@ def verdict(ratio: float, target: float) -> str:
     return f"{fmt(ratio)} ({'met' if ratio <= target else 'not met'}, target <= {target})"
 
 
+def table_rows(results: dict, forward_key: str, train_key: str, digits: int, versus_2d: bool) -> list[str]:
+    """One row per frame count: the three models' values, STUNet's ratios to the others."""
+    rows = []
+    for frames, row in results.items():
+        forward = [row[m][forward_key] for m in MODELS]
+        train = [row[m].get(train_key) for m in MODELS]
+        cells = [frames, " / ".join(fmt(v, digits) for v in forward), fmt(forward[0] / forward[1])]
+        if versus_2d:
+            cells.append(fmt(forward[0] / forward[2]))
+        if None in train:
+            cells += ["not run", "-"]
+        else:
+            cells += [" / ".join(fmt(v, digits) for v in train), fmt(train[0] / train[1])]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
 def models_section(config_name: str, peak: dict | None) -> list[str]:
     timing, memory = load(f"models_{config_name}"), load(f"models_{config_name}_memory")
     if timing is None:
@@ -47,13 +64,7 @@ def models_section(config_name: str, peak: dict | None) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     results = timing["results"]
-    for frames, row in results.items():
-        fwd = [row[m]["forward_s"] for m in MODELS]
-        train = [row[m]["train_s"] for m in MODELS]
-        lines.append(
-            f"| {frames} | {' / '.join(fmt(v) for v in fwd)} | {fmt(fwd[0] / fwd[1])} | {fmt(fwd[0] / fwd[2])} | "
-            f"{' / '.join(fmt(v) for v in train)} | {fmt(train[0] / train[1])} |"
-        )
+    lines += table_rows(results, "forward_s", "train_s", digits=2, versus_2d=True)
     if memory is not None:
         lines += ["", "Peak memory above the resting process, MiB (one run, `--memory`).", ""]
         lines += [
@@ -61,16 +72,10 @@ def models_section(config_name: str, peak: dict | None) -> list[str]:
             "train step: STUNet / AnimateDiff / 2D | STUNet vs AnimateDiff |",
             "|---|---|---|---|---|",
         ]
-        for frames, row in memory["results"].items():
-            fwd = [row[m]["forward_mib"] for m in MODELS]
-            train = [row[m]["train_mib"] for m in MODELS]
-            lines.append(
-                f"| {frames} | {' / '.join(fmt(v, 0) for v in fwd)} | {fmt(fwd[0] / fwd[1])} | "
-                f"{' / '.join(fmt(v, 0) for v in train)} | {fmt(train[0] / train[1])} |"
-            )
+        lines += table_rows(memory["results"], "forward_mib", "train_mib", digits=0, versus_2d=False)
     if peak is not None:
-        fp32 = peak["gflops"]["matmul_2048_float32"]
-        bf16 = peak["gflops"]["matmul_2048_bfloat16"]
+        fp32 = peak["gflops"]["matmul_float32"]
+        bf16 = peak["gflops"]["matmul_bfloat16"]
         lines += ["", "Forward FLOPs (torch's FLOP counter) and achieved rate against the measured peaks.", ""]
         lines += ["| frames | model | GFLOP | GFLOP/s | % of fp32 matmul peak | % of bf16 matmul peak |", "|---|---|---|---|---|---|"]
         for frames, row in results.items():
@@ -95,7 +100,7 @@ def models_section(config_name: str, peak: dict | None) -> list[str]:
                     f"- F={frames} forward peak memory, STUNet vs AnimateDiff: "
                     f"{verdict(mem['stunet']['forward_mib'] / mem['animatediff']['forward_mib'], 0.7)}"
                 )
-    if "80" in results:
+    if "80" in results and "train_s" in results["80"]["stunet"]:
         row = results["80"]
         lines.append(
             f"- F=80 training step, STUNet vs AnimateDiff: "
@@ -121,17 +126,27 @@ def plot(configs: list[str]) -> Path | None:
     for row_axes, (name, timing, memory) in zip(axes, loaded):
         for model in MODELS:
             frames = [int(f) for f in timing["results"]]
-            row_axes[0].plot(frames, [timing["results"][str(f)][model]["forward_s"] for f in frames], "o-", label=LABELS[model])
+            row_axes[0].plot(
+                frames, [timing["results"][str(f)][model]["forward_s"] for f in frames], "o-", label=LABELS[model],
+                color=f"C{MODELS.index(model)}",
+            )
             if memory is not None:
                 mem_frames = [int(f) for f in memory["results"]]
                 row_axes[1].plot(
-                    mem_frames, [memory["results"][str(f)][model]["forward_mib"] for f in mem_frames], "o-", label=LABELS[model]
+                    mem_frames, [memory["results"][str(f)][model]["forward_mib"] for f in mem_frames], "o-",
+                    label=f"{LABELS[model]} forward", color=f"C{MODELS.index(model)}",
+                )
+                trained = [f for f in mem_frames if "train_mib" in memory["results"][str(f)][model]]
+                row_axes[1].plot(
+                    trained, [memory["results"][str(f)][model]["train_mib"] for f in trained], "s--",
+                    label=f"{LABELS[model]} training step", color=f"C{MODELS.index(model)}",
                 )
         row_axes[0].set(title=f"{name}: forward time", xlabel="frames", ylabel="seconds")
-        row_axes[1].set(title=f"{name}: forward peak memory", xlabel="frames", ylabel="MiB")
+        row_axes[1].set(title=f"{name}: peak memory" + ("" if memory else " (not measured)"), xlabel="frames", ylabel="MiB")
         for axis in row_axes:
             axis.grid(alpha=0.3)
-            axis.legend(fontsize=8)
+            if axis.lines:
+                axis.legend(fontsize=7)
     figure.tight_layout()
     path = DOCS / "performance.png"
     figure.savefig(path, dpi=110)
@@ -149,7 +164,7 @@ def main() -> None:
                   f"device {info['device']}.", ""]  # fmt: skip
     if peak is not None:
         lines += ["### Machine peak (GFLOP/s)", "", "| kernel | GFLOP/s |", "|---|---|"]
-        lines += [f"| {k} | {fmt(v, 1) if isinstance(v, float) else v} |" for k, v in peak["gflops"].items()]
+        lines += [f"| {k} | {fmt(v, 2) if isinstance(v, float) else v} |" for k, v in peak["gflops"].items()]
         lines.append("")
     for config in ("mid", "small"):
         lines += models_section(config, peak)
@@ -173,7 +188,7 @@ def main() -> None:
             f"Small pixel-space pipeline, {sampling['frames']} frames at 64x64, {sampling['steps']} DDIM steps with guidance: "
             f"{fmt(default['seconds_per_clip'], 1)} s per clip, {fmt(default['frames_per_second'], 3)} frames/s; "
             f"U-Net {fmt(default['unet_gflops_per_s'], 1)} GFLOP/s"
-            + (f" ({fmt(100 * default['unet_gflops_per_s'] / peak['gflops']['matmul_2048_float32'], 0)}% of the fp32 matmul peak)." if peak else "."),
+            + (f" ({fmt(100 * default['unet_gflops_per_s'] / peak['gflops']['matmul_float32'], 0)}% of the fp32 matmul peak)." if peak else "."),
             "",
             f"| setting (vs the default, {sampling['variant_steps']} steps) | time ratio | max abs pixel difference |",
             "|---|---|---|",
