@@ -136,13 +136,15 @@ def run(config_name: str, frame_counts: list[int], repeats: int, memory: bool, t
                 with torch.no_grad():
                     seconds, mib = measure(lambda: c(clip, context), dev)
                 samples[c.name]["forward_s"].append(seconds)
-                samples[c.name]["forward_mib"].append(mib)
+                if memory:  # without the allocator setting, RSS does not track frees
+                    samples[c.name]["forward_mib"].append(mib)
                 if frames not in train_frames:
                     continue
                 gc.collect()
                 seconds, mib = measure(lambda: c.train_step(clip, context), dev)
                 samples[c.name]["train_s"].append(seconds)
-                samples[c.name]["train_mib"].append(mib)
+                if memory:
+                    samples[c.name]["train_mib"].append(mib)
                 for parameter in c.trainable:
                     parameter.grad = None
         row = {}
