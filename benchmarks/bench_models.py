@@ -59,8 +59,8 @@ TEXT_TOKENS = 16
 class Candidate:
     """One model under test: how to call it on a clip and which parameters it trains."""
 
-    def __init__(self, name: str, model: torch.nn.Module, per_frame_inputs: bool):
-        self.name, self.model, self.per_frame_inputs = name, model, per_frame_inputs
+    def __init__(self, name: str, model: torch.nn.Module):
+        self.name, self.model = name, model
         self.trainable = [p for p in model.parameters() if p.requires_grad]
 
     def __call__(self, clip: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
@@ -85,18 +85,16 @@ def build(config: dict, dev: torch.device) -> list[Candidate]:
     torch.manual_seed(0)
     unet = UNet2DConditionModel(**config)
     stunet = SpaceTimeUNet.from_unet2d(unet)
-    levels = len(config["block_out_channels"])
     adapter = MotionAdapter(
         block_out_channels=config["block_out_channels"], motion_layers_per_block=config["layers_per_block"],
         motion_num_attention_heads=8, motion_max_seq_length=128, use_motion_mid_block=True,
     )  # fmt: skip
     animatediff = UNetMotionModel.from_unet2d(unet, adapter)
     animatediff.freeze_unet2d_params()  # trains the motion modules only, like stunet's temporal layers
-    assert levels == len(animatediff.down_blocks)
     return [
-        Candidate("stunet", stunet.to(dev), per_frame_inputs=False),
-        Candidate("animatediff", animatediff.to(dev), per_frame_inputs=True),
-        Candidate("per_frame_2d", unet.to(dev), per_frame_inputs=True),
+        Candidate("stunet", stunet.to(dev)),
+        Candidate("animatediff", animatediff.to(dev)),
+        Candidate("per_frame_2d", unet.to(dev)),
     ]
 
 
