@@ -47,6 +47,7 @@ bench: install ## Run the benchmarks (tens of minutes on 2 CPU cores) and rewrit
 	$(PYTHON) -m benchmarks.bench_models
 	$(PYTHON) -m benchmarks.bench_models --memory
 	$(PYTHON) -m benchmarks.bench_sampling
+	$(PYTHON) -m benchmarks.bench_training
 	$(PYTHON) -m benchmarks.report
 
 clean: ## Remove .venv, build artefacts and caches

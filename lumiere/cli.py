@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
 
+from .training.config import add_arguments as add_train_arguments
+from .training.config import parse_flags
+
 DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -19,13 +22,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _frame_flags(text: str) -> list[bool]:
-    flags = [part.strip().lower() for part in text.split(",")]
-    if not all(flag in ("1", "0", "true", "false") for flag in flags):
-        raise argparse.ArgumentTypeError(f"expected comma-separated 1/0 flags such as 1,1,0, got {text!r}")
-    return [flag in ("1", "true") for flag in flags]
 
 
 def _existing_dir(text: str) -> Path:
@@ -43,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     inflate.add_argument("t2i_dir", type=_existing_dir, help="diffusers text-to-image pipeline folder (SD layout)")
     inflate.add_argument("out_dir", type=Path, help="where to save the Lumiere pipeline")
     inflate.add_argument(
-        "--temporal-downsample", type=_frame_flags, default=None, metavar="FLAGS",
+        "--temporal-downsample", type=parse_flags, default=None, metavar="FLAGS",
         help="per spatial downsampler, whether it also halves time, e.g. 1,1,0 (default: all)",
     )  # fmt: skip
     inflate.add_argument("--temporal-attention-layers", type=int, default=1, metavar="N")
@@ -69,6 +65,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-autocast", dest="autocast", action="store_false",
         help="run in --dtype even where the hardware has faster native low-precision kernels",
     )  # fmt: skip
+
+    train = commands.add_parser(
+        "train", help="train a video (or text-to-image) model; also: accelerate launch -m lumiere.train",
+        description="Options come from --config FILE.yaml, overridden by flags; docs/training.md explains each.",
+    )  # fmt: skip
+    add_train_arguments(train)
+
+    make_dataset = commands.add_parser("make-dataset", help="write a captioned training folder (metadata.jsonl, files)")
+    make_dataset.add_argument("kind", choices=("shapes",), help="generator: shapes = coloured shapes in motion")
+    make_dataset.add_argument("out_dir", type=Path, help="new or empty folder")
+    make_dataset.add_argument("--clips", type=int, required=True, metavar="N", help="number of clips (or images)")
+    make_dataset.add_argument("--frames", type=int, default=16, metavar="F", help="frames per clip")
+    make_dataset.add_argument("--size", type=int, default=32, metavar="S", help="square frame side, pixels")
+    make_dataset.add_argument("--seed", type=int, default=0)
+    make_dataset.add_argument("--fps", type=float, default=8)
+    make_dataset.add_argument("--images", action="store_true", help="one still PNG per clip, captioned without motion")
+    make_dataset.add_argument(
+        "--include-held-out", action="store_true",
+        help="also write the (colour, shape, motion) combinations held out for evaluation",
+    )  # fmt: skip
+    make_dataset.add_argument(
+        "--backgrounds", nargs="+", default=["black"], metavar="NAME",
+        help="backgrounds drawn per clip: black, gray, gradient, checker (default: black)",
+    )  # fmt: skip
     return parser
 
 
@@ -79,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "inflate":
             return _inflate(args)
+        if args.command == "train":
+            return _train(args)
+        if args.command == "make-dataset":
+            return _make_dataset(args)
         return _generate(args)
     except ValueError as error:  # our input validation: name the value, no traceback
         parser.exit(2, f"{parser.prog} {args.command}: error: {str(error).splitlines()[0]}\n")
@@ -144,6 +168,36 @@ def _generate(args: argparse.Namespace) -> int:
     video = save_video(frames, args.out, fps=args.fps)
     sheet = save_contact_sheet(frames, args.out.with_suffix(".png"))
     print(f"wrote {video} and {sheet}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .training import train
+    from .training.config import config_from_args
+
+    config = config_from_args(args)
+    result = train(config)
+    if result.is_main_process:
+        print(f"trained {result.global_step} steps; pipeline saved in {config.output_dir}")
+    return 0
+
+
+def _make_dataset(args: argparse.Namespace) -> int:
+    from .data.shapes import HELD_OUT, write_dataset
+
+    write_dataset(
+        args.out_dir,
+        args.clips,
+        num_frames=args.frames,
+        size=args.size,
+        seed=args.seed,
+        images=args.images,
+        fps=args.fps,
+        exclude=() if args.include_held_out else HELD_OUT,
+        backgrounds=args.backgrounds,
+    )
+    what = "images" if args.images else f"{args.frames}-frame clips"
+    print(f"wrote {args.clips} {args.size}x{args.size} {what} and metadata.jsonl to {args.out_dir}")
     return 0
 
 

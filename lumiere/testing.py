@@ -11,7 +11,7 @@ import string
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import AutoencoderKL, DDIMScheduler, IFPipeline, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import BertConfig, BertModel, BertTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 TEXT_DIM = 32
@@ -121,3 +121,14 @@ def make_sd_pipeline() -> StableDiffusionPipeline:
     )  # fmt: skip
 
 
+
+
+def make_pixel_t2i_pipeline() -> IFPipeline:
+    """A tiny pixel-space text-to-image pipeline in the DeepFloyd IF layout (the diffusers
+    pixel-space T2I class; its safety components are optional): the starting point that
+    ``LumierePipeline.from_text_to_image`` and the trainer accept like an SD folder."""
+    encoder, tokenizer = make_clip()
+    return IFPipeline(
+        unet=make_unet2d("pixel"), text_encoder=encoder, tokenizer=tokenizer, scheduler=make_scheduler(),
+        safety_checker=None, feature_extractor=None, watermarker=None, requires_safety_checker=False,
+    )  # fmt: skip

@@ -80,3 +80,24 @@ def test_bad_input_exits_2_with_one_line(args, message, model_dir, sd_folder, tm
     error = capsys.readouterr().err
     assert len(error.strip().splitlines()) == 1
     assert message in error
+
+
+def test_make_dataset_writes_clips_or_stills_with_metadata(tmp_path, capsys):
+    clips = tmp_path / "shapes"
+    assert main(["make-dataset", "shapes", str(clips), "--clips", "3", "--frames", "8", "--size", "32"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote 3 32x32 8-frame clips and metadata.jsonl to {clips}"
+    assert sorted(path.name for path in clips.iterdir()) == ["00000.mp4", "00001.mp4", "00002.mp4", "metadata.jsonl"]
+    assert len((clips / "metadata.jsonl").read_text().splitlines()) == 3
+    assert len(decord.VideoReader(str(clips / "00002.mp4"))) == 8
+
+    stills = tmp_path / "stills"
+    args = ["make-dataset", "shapes", str(stills), "--clips", "2", "--images", "--include-held-out", "--seed", "4"]
+    assert main(args + ["--backgrounds", "gray", "checker"]) == 0
+    assert len(list(stills.glob("*.png"))) == 2 and len((stills / "metadata.jsonl").read_text().splitlines()) == 2
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["make-dataset", "shapes", str(clips), "--clips", "1"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"lumiere make-dataset: error: out_dir {str(clips)!r} must be a new or empty folder"
+    ]

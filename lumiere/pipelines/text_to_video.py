@@ -29,6 +29,25 @@ from ..performance import fast_autocast
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
 
 
+def encode_text(
+    text_encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: str | list[str], device: torch.device
+) -> torch.Tensor:
+    """Token hidden states ``(B, L, D)`` of ``text``, padded to the tokenizer's max length:
+    the cross-attention context, for sampling and for training alike."""
+    inputs = tokenizer(
+        [text] if isinstance(text, str) else list(text),
+        padding="max_length",
+        max_length=tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    )
+    # CLIP-conditioned U-Nets (Stable Diffusion) were trained on unmasked encoder
+    # outputs; bidirectional encoders (T5, BERT) need the mask to ignore padding.
+    is_clip = text_encoder.config.model_type.startswith("clip")
+    mask = None if is_clip else inputs.attention_mask.to(device)
+    return text_encoder(inputs.input_ids.to(device), attention_mask=mask)[0]
+
+
 @dataclass
 class LumierePipelineOutput(BaseOutput):
     """``frames``: per ``output_type``, ``np`` ``(B, F, H, W, C)`` floats in [0, 1], ``pt``
@@ -139,7 +158,7 @@ class LumierePipeline(DiffusionPipeline):
         """Text embeddings ``(B * num_videos_per_prompt, L, D)`` for the prompts and, with
         guidance, for the negative prompts (empty strings when not given)."""
         if prompt_embeds is None:
-            prompt_embeds = self._encode_text(prompt, device)
+            prompt_embeds = encode_text(self.text_encoder, self.tokenizer, prompt, device)
         batch_size = prompt_embeds.shape[0]
         if do_classifier_free_guidance and negative_prompt_embeds is None:
             negative = [""] * batch_size if negative_prompt is None else negative_prompt
@@ -148,27 +167,13 @@ class LumierePipeline(DiffusionPipeline):
                 raise ValueError(
                     f"negative_prompt has {len(negative)} entries but there are {batch_size} prompts; give one per prompt"
                 )
-            negative_prompt_embeds = self._encode_text(negative, device)
+            negative_prompt_embeds = encode_text(self.text_encoder, self.tokenizer, negative, device)
         dtype = self.text_encoder.dtype if self.text_encoder is not None else self.unet.dtype
         prompt_embeds = prompt_embeds.to(device=device, dtype=dtype).repeat_interleave(num_videos_per_prompt, dim=0)
         if negative_prompt_embeds is not None:
             negative_prompt_embeds = negative_prompt_embeds.to(device=device, dtype=dtype)
             negative_prompt_embeds = negative_prompt_embeds.repeat_interleave(num_videos_per_prompt, dim=0)
         return prompt_embeds, negative_prompt_embeds
-
-    def _encode_text(self, text: str | list[str], device: torch.device) -> torch.Tensor:
-        inputs = self.tokenizer(
-            [text] if isinstance(text, str) else list(text),
-            padding="max_length",
-            max_length=self.tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        )
-        # CLIP-conditioned U-Nets (Stable Diffusion) were trained on unmasked encoder
-        # outputs; bidirectional encoders (T5, BERT) need the mask to ignore padding.
-        is_clip = self.text_encoder.config.model_type.startswith("clip")
-        mask = None if is_clip else inputs.attention_mask.to(device)
-        return self.text_encoder(inputs.input_ids.to(device), attention_mask=mask)[0]
 
     def prepare_latents(
         self,

@@ -1,0 +1,203 @@
+"""Every training option in one dataclass, readable from YAML and from the command line.
+
+Precedence: dataclass defaults < ``--config FILE.yaml`` < command-line flags. The run
+writes the resolved configuration to ``OUTPUT_DIR/config.yaml``, which can be passed back
+with ``--config`` to repeat it. Each field's ``help`` is the documentation of the option
+(``lumiere train --help`` prints it; docs/training.md lists it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+PREDICTION_TYPES = ("auto", "v_prediction", "epsilon")
+MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
+MODES = ("video", "image")
+LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
+REPORT_TO = ("tensorboard", "none")
+
+
+def _option(default: Any, help: str, choices: Sequence[str] | None = None) -> Any:
+    metadata = {"help": help, "choices": choices}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class TrainConfig:
+    # --- model
+    pretrained: str | None = _option(
+        None,
+        "Folder of the starting pipeline: a diffusers text-to-image pipeline (SD or IF layout, inflated "
+        "on load) or a saved LumierePipeline. Required.",
+    )
+    mode: str = _option(
+        "video",
+        "'video' trains a Lumiere pipeline on clips; 'image' trains the text-to-image U-Net itself on stills "
+        "(the pretraining stage of a model made from scratch).",
+        MODES,
+    )
+    from_scratch: bool = _option(False, "Re-initialize the U-Net weights randomly from its config before training.")
+    train_spatial: bool = _option(
+        False, "Video mode: also train the pretrained 2D weights (by default only the temporal layers train)."
+    )
+    temporal_downsample: list[bool] | None = _option(
+        None,
+        "When inflating: per spatial downsampler, whether it also halves time, e.g. 1,1,0 (default: all).",
+    )
+    temporal_attention_layers: int = _option(1, "When inflating: temporal attention layers per coarsest-level block.")
+    temporal_attention_head_dim: int = _option(64, "When inflating: channels per temporal attention head.")
+    temporal_kernel_size: int = _option(3, "When inflating: frames seen by each temporal convolution.")
+    # --- data
+    train_data: str | None = _option(
+        None, "Folder with metadata.jsonl ({'file_name', 'text'} per line) and the videos (or images). Required."
+    )
+    num_frames: int = _option(16, "Frames per training clip.")
+    resolution: int = _option(64, "Training size in pixels (square: resize the short side, then center-crop).")
+    frame_stride: int = _option(1, "Take every n-th frame of the source video.")
+    fps: float | None = _option(None, "Resample clips to this frame rate instead of using --frame-stride.")
+    dataloader_num_workers: int = _option(0, "Data loading worker processes (0: load in the training process).")
+    # --- output and checkpoints
+    output_dir: str = _option("lumiere-train", "Where checkpoints, logs, validation clips and the final pipeline go.")
+    checkpointing_steps: int = _option(500, "Write a checkpoint every this many optimizer steps (and at the end).")
+    checkpoints_total_limit: int | None = _option(3, "Keep only the newest N checkpoints (none: keep all).")
+    resume: str | None = _option(
+        None, "'latest' (newest complete checkpoint in output_dir, if any) or the path of a checkpoint folder."
+    )
+    # --- optimization
+    seed: int = _option(0, "Seed of new weights (temporal layers, or all from scratch), the data order, noise and timesteps.")
+    max_train_steps: int = _option(1000, "Optimizer steps to train for.")
+    train_batch_size: int = _option(1, "Clips per process per micro-batch.")
+    gradient_accumulation_steps: int = _option(1, "Micro-batches per optimizer step.")
+    learning_rate: float = _option(1e-4, "Peak AdamW learning rate.")
+    lr_scheduler: str = _option("constant_with_warmup", "Learning-rate schedule after warm-up.", LR_SCHEDULERS)
+    lr_warmup_steps: int = _option(100, "Linear warm-up from 0, in optimizer steps.")
+    adam_beta1: float = _option(0.9, "AdamW beta1.")
+    adam_beta2: float = _option(0.999, "AdamW beta2.")
+    adam_weight_decay: float = _option(1e-2, "AdamW decoupled weight decay.")
+    adam_epsilon: float = _option(1e-8, "AdamW epsilon.")
+    max_grad_norm: float = _option(1.0, "Clip the gradient norm to this value (0: no clipping).")
+    mixed_precision: str = _option(
+        "auto",
+        "'auto' uses bf16/fp16 only where the hardware runs it natively (plain fp32 on CPUs without bf16).",
+        MIXED_PRECISION,
+    )
+    gradient_checkpointing: bool = _option(False, "Recompute activations in the backward pass to save memory.")
+    # --- diffusion objective
+    prediction_type: str = _option(
+        "auto",
+        "What the U-Net predicts. 'auto': the pretrained scheduler's type, or v_prediction when training from "
+        "scratch (frozen 2D layers must keep the type they were trained with).",
+        PREDICTION_TYPES,
+    )
+    snr_gamma: float | None = _option(None, "Min-SNR loss weighting with this gamma (5.0 is usual; none: plain MSE).")
+    noise_offset: float = _option(0.0, "Scale of a per-clip, per-channel noise offset, shaped (B, C, 1, 1, 1).")
+    text_dropout: float = _option(0.1, "Fraction of captions replaced by '' so classifier-free guidance works.")
+    # --- EMA
+    use_ema: bool = _option(False, "Keep an exponential moving average of the trained weights; it is what gets saved.")
+    ema_decay: float = _option(0.9999, "Maximum EMA decay (reached after a warm-up that follows the step count).")
+    # --- validation and logging
+    validation_prompts: list[str] = _option([], "Prompts sampled at every validation (none: no validation).")
+    validation_steps: int = _option(500, "Validate every this many optimizer steps (and at the end).")
+    validation_num_inference_steps: int = _option(25, "Sampling steps of validation clips.")
+    validation_guidance_scale: float = _option(7.5, "Classifier-free guidance of validation clips.")
+    report_to: str = _option("tensorboard", "Where loss and learning rate are logged (under output_dir/logs).", REPORT_TO)
+
+    def __post_init__(self) -> None:
+        positive = ("num_frames", "resolution", "frame_stride", "max_train_steps", "train_batch_size",
+                    "gradient_accumulation_steps", "checkpointing_steps", "validation_steps")  # fmt: skip
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} is invalid; it must be at least 1")
+        for spec in dataclasses.fields(self):
+            choices = spec.metadata["choices"]
+            if choices and getattr(self, spec.name) not in choices:
+                raise ValueError(f"{spec.name}={getattr(self, spec.name)!r} is invalid; choose one of {', '.join(choices)}")
+        if not 0 <= self.text_dropout < 1:
+            raise ValueError(f"text_dropout={self.text_dropout} is invalid; it must be in [0, 1)")
+        if self.checkpoints_total_limit is not None and self.checkpoints_total_limit < 1:
+            raise ValueError(f"checkpoints_total_limit={self.checkpoints_total_limit} is invalid; use at least 1 or none")
+
+    def check_required(self) -> None:
+        """The options with no default; checked when training starts, not when parsing a partial file."""
+        for name in ("pretrained", "train_data"):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} is required (--{name.replace('_', '-')} or in the --config file)")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
+        values = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"config file {str(path)!r} must hold a mapping of option: value")
+        known = {spec.name for spec in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"config file {str(path)!r} has unknown options {unknown}")
+        return cls(**{**values, **overrides})
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(dataclasses.asdict(self), sort_keys=False))
+
+
+def _base_type(annotation: str) -> Any:
+    """The non-None type of a field annotation (string, because of future annotations)."""
+    hint = typing.get_type_hints(TrainConfig)[annotation]
+    if isinstance(hint, types.UnionType):
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return hint
+
+
+def parse_flags(text: str) -> list[bool]:
+    flags = [part.strip().lower() for part in text.split(",")]
+    if not all(flag in ("1", "0", "true", "false") for flag in flags):
+        raise argparse.ArgumentTypeError(f"expected comma-separated 1/0 flags such as 1,1,0, got {text!r}")
+    return [flag in ("1", "true") for flag in flags]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--kebab-case`` flag per option. Defaults are left unset so that only flags
+    given on the command line override the config file."""
+    parser.add_argument("--config", type=Path, default=None, help="YAML file of options (flags override it)")
+    for spec in dataclasses.fields(TrainConfig):
+        kind = _base_type(spec.name)
+        default = spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()
+        flag = "--" + spec.name.replace("_", "-")
+        help = f"{spec.metadata['help']} (default: {default})"
+        common = dict(dest=spec.name, default=argparse.SUPPRESS, help=help)
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
+        elif spec.name == "temporal_downsample":
+            parser.add_argument(flag, type=parse_flags, metavar="FLAGS", **common)
+        elif typing.get_origin(kind) is list:
+            parser.add_argument(flag, nargs="*", metavar="TEXT", **common)
+        elif spec.metadata["choices"]:
+            parser.add_argument(flag, choices=spec.metadata["choices"], **common)
+        else:
+            parser.add_argument(flag, type=kind, metavar={int: "N", float: "X"}.get(kind, "TEXT"), **common)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    overrides = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(TrainConfig) if hasattr(args, spec.name)}
+    if args.config is not None:
+        return TrainConfig.from_yaml(args.config, **overrides)
+    return TrainConfig(**overrides)
+
+
+def options_table() -> str:
+    """Every option as a Markdown table (the reference section of docs/training.md)."""
+    rows = ["| option | flag | default | meaning |", "|---|---|---|---|"]
+    for spec in dataclasses.fields(TrainConfig):
+        default = spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()
+        choices = f" One of: {', '.join(spec.metadata['choices'])}." if spec.metadata["choices"] else ""
+        flag = "--" + spec.name.replace("_", "-")
+        rows.append(f"| `{spec.name}` | `{flag}` | `{default}` | {spec.metadata['help']}{choices} |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,59 @@
+"""The denoising objective: noising, targets and loss weights, for images ``(B, C, H, W)``
+and videos ``(B, C, F, H, W)`` alike."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from diffusers import DDPMScheduler
+from diffusers.training_utils import compute_snr
+
+
+def resolve_prediction_type(requested: str, pretrained: str, from_scratch: bool) -> str:
+    """``'auto'`` keeps the pretrained model's type: frozen 2D layers trained for epsilon
+    cannot be taught v-prediction by the temporal layers alone. A model made from scratch
+    uses v-prediction, which stays well-conditioned at the high-noise end that sets a
+    clip's layout and motion."""
+    if requested != "auto":
+        return requested
+    return "v_prediction" if from_scratch else pretrained
+
+
+def sample_noise(
+    shape: tuple[int, ...], offset: float, generator: torch.Generator, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    """Gaussian noise plus ``offset`` times a per-sample, per-channel constant, shaped
+    ``(B, C, 1, ...)`` so that on video the offset is shared by every frame and pixel."""
+    noise = torch.randn(shape, generator=generator)
+    if offset:
+        noise = noise + offset * torch.randn(shape[:2] + (1,) * (len(shape) - 2), generator=generator)
+    return noise.to(device=device, dtype=dtype)
+
+
+def diffusion_loss(
+    model_output: torch.Tensor,
+    clean: torch.Tensor,
+    noise: torch.Tensor,
+    timesteps: torch.Tensor,
+    scheduler: DDPMScheduler,
+    snr_gamma: float | None = None,
+) -> torch.Tensor:
+    """Mean squared error against the scheduler's ``prediction_type`` target, in float32.
+
+    A U-Net that also predicts its variance (twice the channels) is scored on the
+    prediction channels. ``snr_gamma`` applies Min-SNR weighting (Hang et al., 2023):
+    per-sample weight ``min(SNR, gamma) / SNR`` for epsilon, ``/ (SNR + 1)`` for v."""
+    prediction_type = scheduler.config.prediction_type
+    if prediction_type == "epsilon":
+        target = noise
+    elif prediction_type == "v_prediction":
+        target = scheduler.get_velocity(clean, noise, timesteps)
+    else:
+        raise ValueError(f"prediction_type={prediction_type!r} is not supported; use epsilon or v_prediction")
+    prediction = model_output[:, : clean.shape[1]].float()
+    per_sample = F.mse_loss(prediction, target.float(), reduction="none").flatten(1).mean(1)
+    if snr_gamma is None:
+        return per_sample.mean()
+    snr = compute_snr(scheduler, timesteps).float()
+    weight = snr.clamp(max=snr_gamma) / (snr + 1 if prediction_type == "v_prediction" else snr)
+    return (per_sample * weight).mean()

@@ -1,0 +1,407 @@
+"""The training loop: one function, [`train`], for one process or many under
+``accelerate launch``.
+
+Reproducibility is by construction, not by saved random state: the data order of an
+epoch, the clip start inside a video, the noise, the timesteps and the caption dropout of
+a micro-batch are all drawn from generators seeded by ``(seed, epoch, position, rank)``.
+A run resumed from a checkpoint therefore draws exactly what the uninterrupted run drew.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import ProjectConfiguration, parse_flag_from_env
+from diffusers import DDPMScheduler, DiffusionPipeline, UNet2DConditionModel
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import EMAModel
+from einops import rearrange
+from torch.utils.data import DataLoader, Sampler
+from tqdm.auto import tqdm
+
+from ..data import ImageFolderDataset, VideoFolderDataset
+from ..models.space_time_unet import SpaceTimeUNet
+from ..performance import fast_autocast_dtype
+from ..pipelines.text_to_video import LumierePipeline, encode_text
+from ..video import save_contact_sheet, save_video
+from . import checkpoints
+from .config import TrainConfig
+from .objective import diffusion_loss, resolve_prediction_type, sample_noise
+
+logger = get_logger("lumiere.train")
+
+
+@dataclass
+class TrainResult:
+    """What one process ends with: its step count, its (unwrapped) U-Net with the raw
+    trained weights, and the loss of every optimizer step it ran (averaged over ranks)."""
+
+    global_step: int
+    unet: torch.nn.Module
+    is_main_process: bool
+    losses: list[float] = field(default_factory=list)
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A permutation of the dataset that depends only on ``(seed, epoch)``, so every rank
+    shuffles alike (accelerate shards the batches) and a resumed run repeats it."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(_mix(self.seed, "order", self.epoch))
+        return iter(torch.randperm(self.size, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def _mix(*parts: Any) -> int:
+    """A 63-bit seed from any tuple of values (``hash`` is salted per process)."""
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def _mixed_precision(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    # Decided before the Accelerator exists; creating a PartialState here would fix the
+    # distributed setup too early (a CPU launch would then not become multi-process).
+    on_cpu = parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available()
+    dtype = fast_autocast_dtype(torch.device("cpu" if on_cpu else "cuda"))
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "no")
+
+
+@dataclass
+class _Components:
+    """The pipeline being trained, taken apart: ``unet`` trains, the rest stay frozen."""
+
+    unet: torch.nn.Module
+    text_encoder: torch.nn.Module
+    tokenizer: Any
+    scheduler: Any
+    vae: torch.nn.Module | None
+    source: DiffusionPipeline  # saved again, with the trained U-Net, at the end
+
+
+def _load(config: TrainConfig) -> _Components:
+    folder = Path(config.pretrained)
+    index = folder / "model_index.json"
+    if not index.is_file():
+        raise ValueError(f"pretrained={config.pretrained!r} is not a diffusers pipeline folder (no model_index.json)")
+    is_lumiere = json.loads(index.read_text()).get("_class_name") == LumierePipeline.__name__
+    torch.manual_seed(config.seed)  # new weights: the temporal layers of an inflation, or all from scratch
+    if config.mode == "image":
+        if is_lumiere:
+            raise ValueError(f"mode='image' trains a text-to-image U-Net, but {config.pretrained!r} is a LumierePipeline")
+        source = DiffusionPipeline.from_pretrained(folder)
+    elif is_lumiere:
+        source = LumierePipeline.from_pretrained(folder)
+    else:
+        source = LumierePipeline.from_text_to_image(
+            folder, temporal_downsample=config.temporal_downsample,
+            temporal_attention_layers=config.temporal_attention_layers,
+            temporal_attention_head_dim=config.temporal_attention_head_dim,
+            temporal_kernel_size=config.temporal_kernel_size,
+        )  # fmt: skip
+    parts = source.components
+    unet = parts["unet"].float()
+    if config.from_scratch:
+        unet = type(unet).from_config(unet.config)
+    return _Components(unet, parts["text_encoder"], parts["tokenizer"], parts["scheduler"], parts.get("vae"), source)
+
+
+def _select_trainable(unet: torch.nn.Module, config: TrainConfig) -> list[torch.nn.Parameter]:
+    if config.mode == "image" or config.train_spatial:
+        unet.requires_grad_(True)
+    else:
+        unet.requires_grad_(False)
+        for parameter in unet.temporal_parameters():
+            parameter.requires_grad_(True)
+    return [parameter for parameter in unet.parameters() if parameter.requires_grad]
+
+
+def _dataset(config: TrainConfig) -> torch.utils.data.Dataset:
+    if config.mode == "image":
+        return ImageFolderDataset(config.train_data, size=config.resolution)
+    return VideoFolderDataset(
+        config.train_data, num_frames=config.num_frames, size=config.resolution,
+        frame_stride=config.frame_stride, fps=config.fps, seed=config.seed,
+    )  # fmt: skip
+
+
+@torch.no_grad()
+def _encode_pixels(vae: torch.nn.Module | None, pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Pixels in [-1, 1] -> what the U-Net denoises: the pixels themselves, or VAE latents
+    of every frame of ``(B, C, F, H, W)`` (or image of ``(B, C, H, W)``)."""
+    if vae is None:
+        return pixels
+    video = pixels.ndim == 5
+    frames = rearrange(pixels, "b c f h w -> (b f) c h w") if video else pixels
+    latents = vae.encode(frames.to(vae.dtype)).latent_dist.sample(generator=generator) * vae.config.scaling_factor
+    return rearrange(latents, "(b f) c h w -> b c f h w", b=pixels.shape[0]) if video else latents
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train as ``config`` says; see docs/training.md. Returns this process's result."""
+    config.check_required()
+    output_dir = Path(config.output_dir)
+    accelerator = Accelerator(
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        mixed_precision=_mixed_precision(config.mixed_precision),
+        log_with=None if config.report_to == "none" else config.report_to,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+    )
+    if config.mode == "video" and config.from_scratch and not config.train_spatial:
+        raise ValueError("from_scratch=True in video mode re-initializes the 2D layers, so it needs train_spatial=True")
+
+    parts = _load(config)
+    unet, vae, text_encoder = parts.unet, parts.vae, parts.text_encoder
+    prediction_type = resolve_prediction_type(
+        config.prediction_type, parts.scheduler.config.prediction_type, config.from_scratch
+    )
+    sampling_scheduler = type(parts.scheduler).from_config(parts.scheduler.config, prediction_type=prediction_type)
+    noise_scheduler = DDPMScheduler.from_config(sampling_scheduler.config)
+    trainable = _select_trainable(unet, config)
+    if config.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+    for frozen in (text_encoder, vae):
+        if frozen is not None:
+            frozen.requires_grad_(False).eval().to(accelerator.device)
+
+    dataset = _dataset(config)
+    sampler = EpochShuffleSampler(len(dataset), config.seed)
+    loader = DataLoader(
+        dataset, batch_size=config.train_batch_size, sampler=sampler, num_workers=config.dataloader_num_workers
+    )
+    optimizer = torch.optim.AdamW(
+        trainable, lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2),
+        weight_decay=config.adam_weight_decay, eps=config.adam_epsilon,
+    )  # fmt: skip
+    # The prepared scheduler steps once per process per optimizer step.
+    lr_scheduler = get_scheduler(
+        config.lr_scheduler, optimizer, num_warmup_steps=config.lr_warmup_steps * accelerator.num_processes,
+        num_training_steps=config.max_train_steps * accelerator.num_processes,
+    )  # fmt: skip
+    ema = EMAModel(trainable, decay=config.ema_decay, use_ema_warmup=True) if config.use_ema else None
+    if ema is not None:
+        accelerator.register_for_checkpointing(ema)
+    _register_diffusers_format(accelerator, ema, trainable)
+    unet, optimizer, loader, lr_scheduler = accelerator.prepare(unet, optimizer, loader, lr_scheduler)
+    if ema is not None:
+        ema.to(accelerator.device)
+
+    epoch, position, global_step = 0, 0, 0
+    if accelerator.is_main_process:
+        checkpoints.remove_partial(output_dir)
+    accelerator.wait_for_everyone()
+    resume_from = checkpoints.resolve_resume(config.resume, output_dir)
+    if resume_from is not None:
+        accelerator.load_state(str(resume_from))
+        state = checkpoints.read_state(resume_from)
+        epoch, position, global_step = state["epoch"], state["position"], state["global_step"]
+        logger.info(f"resumed from {resume_from} at step {global_step}")
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        config.to_yaml(output_dir / "config.yaml")
+        accelerator.init_trackers("lumiere", config={k: str(v) for k, v in asdict(config).items()})
+
+    def save_checkpoint() -> None:
+        final = checkpoints.checkpoint_dir(output_dir, global_step)
+        temporary = checkpoints.temporary_dir(final)
+        accelerator.save_state(str(temporary))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            checkpoints.finalize(
+                temporary, final, {"global_step": global_step, "epoch": epoch, "position": position}
+            )
+            checkpoints.prune(output_dir, config.checkpoints_total_limit)
+        accelerator.wait_for_everyone()
+
+    def validate() -> None:
+        if config.validation_prompts and accelerator.is_main_process:
+            with _ema_weights(ema, trainable):
+                _validate(config, parts, accelerator.unwrap_model(unet), sampling_scheduler, global_step)
+        accelerator.wait_for_everyone()
+
+    batches = len(loader)
+    losses: list[float] = []
+    step_losses: list[torch.Tensor] = []
+    progress = tqdm(
+        total=config.max_train_steps, initial=global_step, desc="train", disable=not accelerator.is_local_main_process
+    )
+    unet.train()
+    while global_step < config.max_train_steps:
+        if position >= batches:
+            epoch, position = epoch + 1, 0
+        loader.set_epoch(epoch)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        epoch_batches = accelerator.skip_first_batches(loader, position) if position else loader
+        for batch in epoch_batches:
+            position += 1
+            generator = torch.Generator().manual_seed(
+                _mix(config.seed, "step", epoch, position, accelerator.process_index)
+            )
+            with accelerator.accumulate(unet):
+                loss = _loss(batch, unet, vae, text_encoder, parts.tokenizer, noise_scheduler, config, generator, accelerator.device)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and config.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
+                optimizer.step()
+                lr_scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            step_losses.append(accelerator.gather(loss.detach()).mean())
+            if not accelerator.sync_gradients:
+                continue
+            if ema is not None:
+                ema.step(trainable)
+            global_step += 1
+            losses.append(torch.stack(step_losses).mean().item())
+            step_losses.clear()
+            learning_rate = lr_scheduler.get_last_lr()[0]
+            accelerator.log({"loss": losses[-1], "lr": learning_rate}, step=global_step)
+            progress.update(1)
+            progress.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{learning_rate:.2e}")
+            done = global_step >= config.max_train_steps
+            if global_step % config.checkpointing_steps == 0 or done:
+                save_checkpoint()
+            if global_step % config.validation_steps == 0 or done:
+                validate()
+            if done:
+                break
+    progress.close()
+
+    unwrapped = accelerator.unwrap_model(unet)
+    if accelerator.is_main_process:
+        with _ema_weights(ema, trainable):
+            _save_pipeline(config, parts, unwrapped, sampling_scheduler, output_dir)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return TrainResult(global_step, unwrapped, accelerator.is_main_process, losses)
+
+
+def _loss(
+    batch: dict[str, Any],
+    unet: torch.nn.Module,
+    vae: torch.nn.Module | None,
+    text_encoder: torch.nn.Module,
+    tokenizer: Any,
+    scheduler: DDPMScheduler,
+    config: TrainConfig,
+    generator: torch.Generator,
+    device: torch.device,
+) -> torch.Tensor:
+    """The loss of one micro-batch; every random draw comes from ``generator``."""
+    pixels = batch["pixel_values"].to(device)
+    clean = _encode_pixels(vae, pixels, generator)
+    batch_size = clean.shape[0]
+    noise = sample_noise(tuple(clean.shape), config.noise_offset, generator, device, clean.dtype)
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (batch_size,), generator=generator).to(device)
+    dropped = torch.rand(batch_size, generator=generator) < config.text_dropout
+    captions = ["" if drop else text for text, drop in zip(batch["text"], dropped.tolist())]
+    with torch.no_grad():
+        context = encode_text(text_encoder, tokenizer, captions, device)
+    noisy = scheduler.add_noise(clean, noise, timesteps)
+    output = unet(noisy, timesteps, encoder_hidden_states=context, return_dict=False)[0]
+    return diffusion_loss(output, clean, noise, timesteps, scheduler, config.snr_gamma)
+
+
+class _ema_weights:
+    """Within the block the trained parameters hold their EMA (no-op without EMA)."""
+
+    def __init__(self, ema: EMAModel | None, parameters: list[torch.nn.Parameter]) -> None:
+        self.ema, self.parameters = ema, parameters
+
+    def __enter__(self) -> None:
+        if self.ema is not None:
+            self.ema.store(self.parameters)
+            self.ema.copy_to(self.parameters)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.ema is not None:
+            self.ema.restore(self.parameters)
+
+
+def _register_diffusers_format(accelerator: Accelerator, ema: EMAModel | None, trainable: list) -> None:
+    """Checkpoints hold the U-Net in diffusers format (``unet/``, and ``unet_ema/`` with
+    EMA: loadable with ``from_pretrained``) instead of accelerate's own weights file."""
+
+    def save(models: list, weights: list, folder: str) -> None:
+        for model in models:
+            if accelerator.is_main_process:
+                unwrapped = accelerator.unwrap_model(model)
+                unwrapped.save_pretrained(os.path.join(folder, "unet"))
+                if ema is not None:
+                    with _ema_weights(ema, trainable):
+                        unwrapped.save_pretrained(os.path.join(folder, "unet_ema"))
+            if weights:
+                weights.pop()
+
+    def load(models: list, folder: str) -> None:
+        while models:
+            model = accelerator.unwrap_model(models.pop())
+            saved = type(model).from_pretrained(os.path.join(folder, "unet"))
+            model.load_state_dict(saved.state_dict())
+
+    accelerator.register_save_state_pre_hook(save)
+    accelerator.register_load_state_pre_hook(load)
+
+
+def _pipeline(parts: _Components, unet: torch.nn.Module, scheduler: Any, config: TrainConfig) -> DiffusionPipeline:
+    """The pipeline that samples with ``unet``: a Lumiere pipeline for video; for image
+    mode, the same with the 2D U-Net inflated without temporal resampling (an inflated
+    U-Net is the 2D one until its temporal layers train), sampling single frames."""
+    if config.mode == "image":
+        levels = len(unet.config.down_block_types) - 1
+        unet = SpaceTimeUNet.from_unet2d(unet, temporal_downsample=[False] * levels)
+    return LumierePipeline(
+        unet=unet, scheduler=scheduler, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer, vae=parts.vae
+    )
+
+
+@torch.no_grad()
+def _validate(config: TrainConfig, parts: _Components, unet: torch.nn.Module, scheduler: Any, step: int) -> None:
+    was_training = unet.training
+    pipeline = _pipeline(parts, unet.eval(), scheduler, config)
+    pipeline.set_progress_bar_config(disable=True)
+    folder = Path(config.output_dir) / "validation" / f"step-{step:06d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    num_frames = 1 if config.mode == "image" else config.num_frames
+    for index, prompt in enumerate(config.validation_prompts):
+        video = pipeline(
+            prompt, num_frames=num_frames, height=config.resolution, width=config.resolution,
+            num_inference_steps=config.validation_num_inference_steps,
+            guidance_scale=config.validation_guidance_scale,
+            generator=torch.Generator().manual_seed(config.seed + index), output_type="np",
+        ).frames[0]  # fmt: skip
+        path = folder / f"{index:02d}-{''.join(char if char.isalnum() else '-' for char in prompt)[:48]}"
+        if num_frames > 1:
+            save_video(video, path.with_suffix(".mp4"))
+        save_contact_sheet(video, path.with_suffix(".png"))
+    unet.train(was_training)
+
+
+def _save_pipeline(config: TrainConfig, parts: _Components, unet: torch.nn.Module, scheduler: Any, output_dir: Path) -> None:
+    """The trained pipeline (EMA weights when kept) in ``output_dir``, loadable with
+    ``DiffusionPipeline.from_pretrained``: the source text-to-image pipeline class in image
+    mode, a LumierePipeline in video mode."""
+    if config.mode == "image":
+        pipeline = parts.source
+        pipeline.register_modules(unet=unet, scheduler=scheduler)
+    else:
+        pipeline = _pipeline(parts, unet, scheduler, config)
+    pipeline.save_pretrained(output_dir)

@@ -1,0 +1,204 @@
+"""The trainer on real shapes-world files: learning, what trains, checkpoints that survive
+SIGKILL, two processes under accelerate, image pretraining, validation and outputs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from diffusers import DiffusionPipeline
+
+from lumiere import LumierePipeline
+from lumiere.data.shapes import write_dataset
+from lumiere.testing import make_pixel_t2i_pipeline
+from lumiere.training import TrainConfig, checkpoints, train
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNNER = ROOT / "tests" / "train_runner.py"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A tiny pixel-space text-to-image folder and shapes-world clips and stills."""
+    root = tmp_path_factory.mktemp("training")
+    make_pixel_t2i_pipeline().save_pretrained(root / "t2i")
+    write_dataset(root / "clips", 8, num_frames=8, size=32, seed=0)
+    write_dataset(root / "stills", 8, size=32, seed=0, images=True)
+    return root
+
+
+def _config(files, output_dir, **overrides):
+    values = dict(
+        pretrained=str(files / "t2i"), train_data=str(files / "clips"), output_dir=str(output_dir),
+        num_frames=8, resolution=16, max_train_steps=4, learning_rate=1e-3, lr_warmup_steps=0,
+        checkpointing_steps=1000, report_to="none", seed=0,
+    )  # fmt: skip
+    return TrainConfig(**{**values, **overrides})
+
+
+def _options(config: TrainConfig) -> list[str]:
+    """The command-line form of ``config`` (what a user would type)."""
+    path = Path(config.output_dir).with_suffix(".yaml")
+    config.to_yaml(path)
+    return ["--config", str(path)]
+
+
+def test_loss_goes_down(files, tmp_path):
+    config = _config(
+        files, tmp_path / "run", max_train_steps=40, train_spatial=True, learning_rate=2e-3, prediction_type="epsilon"
+    )
+    losses = train(config).losses
+    first, last = sum(losses[:8]) / 8, sum(losses[-8:]) / 8
+    assert last < 0.5 * first, f"mean loss of the first 8 steps {first:.3f}, of the last 8 {last:.3f}"
+
+
+def test_default_trains_only_temporal_weights_and_saves_a_pipeline(files, tmp_path):
+    before = DiffusionPipeline.from_pretrained(files / "t2i").unet.state_dict()
+    config = _config(files, tmp_path / "run", validation_prompts=["a red circle moving right"],
+                     validation_num_inference_steps=2, validation_steps=4, use_ema=True, report_to="tensorboard")  # fmt: skip
+    unet = train(config).unet
+    for name, value in before.items():
+        assert torch.equal(unet.state_dict()[name], value), f"spatial weight {name} changed"
+    temporal = dict(unet.named_temporal_parameters())
+    assert any(value.abs().sum() > 0 for name, value in temporal.items() if "proj_out" in name or "conv_out" in name)
+
+    saved = LumierePipeline.from_pretrained(tmp_path / "run")
+    assert saved.scheduler.config.prediction_type == "epsilon"  # 'auto' kept the pretrained model's
+    video = saved("a red circle", num_frames=8, height=16, width=16, num_inference_steps=1, output_type="np").frames
+    assert video.shape == (1, 8, 16, 16, 3)
+    validation = sorted(p.name for p in (tmp_path / "run" / "validation" / "step-000004").iterdir())
+    assert validation == ["00-a-red-circle-moving-right.mp4", "00-a-red-circle-moving-right.png"]
+    assert TrainConfig.from_yaml(tmp_path / "run" / "config.yaml") == config
+    assert list((tmp_path / "run" / "logs" / "lumiere").glob("events.out.tfevents.*"))
+    assert (tmp_path / "run" / "checkpoint-4" / "unet_ema" / "config.json").is_file()
+
+    # A saved Lumiere pipeline is a valid starting point too.
+    again = train(_config(files, tmp_path / "again", pretrained=str(tmp_path / "run"), max_train_steps=1))
+    assert again.global_step == 1
+
+
+def test_text_dropout_replaces_captions_with_the_empty_prompt(files, tmp_path, monkeypatch):
+    import lumiere.training.trainer as trainer
+
+    captions = []
+
+    def spy(encoder, tokenizer, text, device):
+        captions.extend(text)
+        return encode(encoder, tokenizer, text, device)
+
+    encode = trainer.encode_text
+    monkeypatch.setattr(trainer, "encode_text", spy)
+    train(_config(files, tmp_path / "run", text_dropout=0.5, max_train_steps=16, train_batch_size=2))
+    assert len(captions) == 32
+    assert 6 <= captions.count("") <= 26  # Binomial(32, 0.5), seeded
+
+
+def test_gradient_checkpointing_changes_memory_not_results(files, tmp_path):
+    plain = train(_config(files, tmp_path / "a", max_train_steps=2))
+    checkpointed = train(_config(files, tmp_path / "b", max_train_steps=2, gradient_checkpointing=True))
+    assert plain.losses == pytest.approx(checkpointed.losses, rel=1e-5)
+    for (name, a), b in zip(plain.unet.named_temporal_parameters(), checkpointed.unet.temporal_parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_train_spatial_changes_the_2d_weights(files, tmp_path):
+    before = DiffusionPipeline.from_pretrained(files / "t2i").unet.state_dict()
+    unet = train(_config(files, tmp_path / "run", train_spatial=True, max_train_steps=2)).unet
+    changed = [name for name, value in before.items() if not torch.equal(unet.state_dict()[name], value)]
+    assert len(changed) > len(before) // 2
+
+
+def test_image_pretraining_from_scratch(files, tmp_path):
+    config = _config(files, tmp_path / "t2i", mode="image", from_scratch=True, train_data=str(files / "stills"),
+                     max_train_steps=3, validation_prompts=["a red circle"], validation_num_inference_steps=2,
+                     validation_steps=3)  # fmt: skip
+    result = train(config)
+    saved = DiffusionPipeline.from_pretrained(tmp_path / "t2i")
+    assert type(saved).__name__ == "IFPipeline" and saved.scheduler.config.prediction_type == "v_prediction"
+    assert torch.equal(saved.unet.state_dict()["conv_in.weight"], result.unet.state_dict()["conv_in.weight"])
+    assert (tmp_path / "t2i" / "validation" / "step-000003" / "00-a-red-circle.png").is_file()
+    # ... and it inflates like any text-to-image folder.
+    assert isinstance(LumierePipeline.from_text_to_image(tmp_path / "t2i"), LumierePipeline)
+
+
+def _start(command, log):
+    """A training process in the background; its output goes to ``log`` (a pipe could fill and stall it)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=out)
+    process.log = log
+    return process
+
+
+def _run(report_dir, config, *extra, background=False, launcher=(sys.executable,), env=None):
+    command = [*launcher, str(RUNNER), str(report_dir), *extra, "--", *_options(config)]
+    if background:
+        return _start(command, Path(report_dir) / "log.txt")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [json.loads((Path(report_dir) / f"rank{i}.json").read_text()) for i in range(2) if (Path(report_dir) / f"rank{i}.json").exists()]
+
+
+def _wait_for(condition, process, what, timeout=300):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, f"training ended before {what}: {process.log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(files, tmp_path):
+    """Killed right after a checkpoint is published, and killed while one is being written
+    (after its files, before the rename that publishes it): ``--resume latest`` continues
+    from the last complete checkpoint and ends bit-identical to a run never killed."""
+    settings = dict(max_train_steps=6, checkpointing_steps=2, use_ema=True, resume="latest")
+    [reference] = _run(tmp_path / "ref", _config(files, tmp_path / "ref-out", **settings))
+
+    killed = _config(files, tmp_path / "out", **settings)
+    # The user's command, python -m lumiere.train --config FILE, killed after its first checkpoint.
+    process = _start([sys.executable, "-m", "lumiere.train", *_options(killed)], tmp_path / "kill1.txt")
+    _wait_for(lambda: checkpoints.complete_checkpoints(tmp_path / "out"), process, "the first checkpoint")
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert checkpoints.complete_checkpoints(tmp_path / "out")[0].name == "checkpoint-2"
+
+    process = _run(tmp_path / "kill2", killed, "--hang-before-publishing", "4", background=True)
+    _wait_for((tmp_path / "kill2" / "hanging").exists, process, "the checkpoint of step 4")
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert (tmp_path / "out" / "checkpoint-4.tmp").is_dir()
+    assert checkpoints.resolve_resume("latest", tmp_path / "out").name == "checkpoint-2"
+
+    [resumed] = _run(tmp_path / "resume", killed)
+    assert resumed["global_step"] == 6
+    assert resumed["losses"] == reference["losses"][2:]  # steps 3..6, drawn identically
+    assert resumed["digest"] == reference["digest"]
+    assert not (tmp_path / "out" / "checkpoint-4.tmp").exists()
+    assert [p.name for p in checkpoints.complete_checkpoints(tmp_path / "out")] == [
+        "checkpoint-2", "checkpoint-4", "checkpoint-6"
+    ]  # fmt: skip
+
+
+def test_two_processes_with_accelerate_launch(files, tmp_path):
+    """DDP over gloo. ``accelerate launch --cpu --num_processes 2`` starts a single
+    process in accelerate 1.15 unless given an MPI hostfile, so the CPU launch is its
+    torchrun path with ``ACCELERATE_USE_CPU`` (docs/training.md)."""
+    launcher = (
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+    )  # fmt: skip
+    config = _config(files, tmp_path / "out", max_train_steps=3, checkpointing_steps=3)
+    ranks = _run(tmp_path / "report", config, launcher=launcher, env={"ACCELERATE_USE_CPU": "1"})
+    assert [rank["global_step"] for rank in ranks] == [3, 3]
+    assert ranks[0]["digest"] == ranks[1]["digest"]
+    assert ranks[0]["losses"] == ranks[1]["losses"]  # gathered over both ranks
+    assert [p.name for p in checkpoints.complete_checkpoints(tmp_path / "out")] == ["checkpoint-3"]
+    assert sorted(p.name for p in (tmp_path / "out" / "checkpoint-3").glob("random_states_*")) == [
+        "random_states_0.pkl", "random_states_1.pkl"
+    ]  # fmt: skip
