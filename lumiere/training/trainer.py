@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -320,20 +321,18 @@ def _loss(
     return diffusion_loss(output, clean, noise, timesteps, scheduler, config.snr_gamma)
 
 
-class _ema_weights:
+@contextmanager
+def _ema_weights(ema: EMAModel | None, parameters: list[torch.nn.Parameter]) -> Iterator[None]:
     """Within the block the trained parameters hold their EMA (no-op without EMA)."""
-
-    def __init__(self, ema: EMAModel | None, parameters: list[torch.nn.Parameter]) -> None:
-        self.ema, self.parameters = ema, parameters
-
-    def __enter__(self) -> None:
-        if self.ema is not None:
-            self.ema.store(self.parameters)
-            self.ema.copy_to(self.parameters)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.ema is not None:
-            self.ema.restore(self.parameters)
+    if ema is None:
+        yield
+        return
+    ema.store(parameters)
+    ema.copy_to(parameters)
+    try:
+        yield
+    finally:
+        ema.restore(parameters)
 
 
 def _register_diffusers_format(accelerator: Accelerator, ema: EMAModel | None, trainable: list) -> None:
