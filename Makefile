@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 CONSTRAINT_FLAGS := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow demo bench clean
+.PHONY: help install test test-slow demo bench train-default clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  %-10s %s\n", $$1, $$2 }'
@@ -40,6 +40,9 @@ test-slow: install ## Run the tests marked slow
 
 demo: install ## Run examples/demo.py
 	$(PYTHON) examples/demo.py
+
+train-default: install ## Train the embedded default model (hours on 2 CPU cores; rerun to resume)
+	$(PYTHON) -m lumiere.recipes.shapes_tiny
 
 bench: install ## Run the benchmarks (tens of minutes on 2 CPU cores) and rewrite docs/performance.md
 	$(PYTHON) -m benchmarks.bench_peak

@@ -98,6 +98,24 @@ def test_text_dropout_replaces_captions_with_the_empty_prompt(files, tmp_path, m
     assert 6 <= captions.count("") <= 26  # Binomial(32, 0.5), seeded
 
 
+def test_gradient_accumulation_counts_optimizer_steps(files, tmp_path, monkeypatch):
+    import lumiere.training.trainer as trainer
+
+    batches = []
+    encode = trainer.encode_text
+    monkeypatch.setattr(trainer, "encode_text", lambda e, t, text, d: batches.append(len(text)) or encode(e, t, text, d))
+    result = train(_config(files, tmp_path / "run", gradient_accumulation_steps=2, max_train_steps=3, train_batch_size=2))
+    assert result.global_step == 3 and len(result.losses) == 3
+    assert batches == [2] * 6  # two micro-batches of two clips per optimizer step
+
+
+def test_bf16_mixed_precision_runs(files, tmp_path):
+    """bf16 autocast through accelerate (emulated and slow on CPUs without bf16: 'auto' avoids it there)."""
+    result = train(_config(files, tmp_path / "run", mixed_precision="bf16", max_train_steps=1))
+    assert result.global_step == 1 and torch.isfinite(torch.tensor(result.losses)).all()
+    assert next(result.unet.temporal_parameters()).dtype == torch.float32  # master weights stay fp32
+
+
 def test_gradient_checkpointing_changes_memory_not_results(files, tmp_path):
     plain = train(_config(files, tmp_path / "a", max_train_steps=2))
     checkpointed = train(_config(files, tmp_path / "b", max_train_steps=2, gradient_checkpointing=True))

@@ -184,9 +184,14 @@ class ClipSpec:
 def caption(spec: ClipSpec, *, still: bool = False) -> str:
     """``"a red circle moving right"``; with ``still=True`` just ``"a red circle"``, for
     single images, which cannot show motion."""
-    article = "an" if spec.colour[0] in "aeiou" else "a"
-    words = f"{article} {spec.colour} {spec.shape}"
-    return words if still else f"{words} {spec.motion}"
+    return describe(spec.colour, spec.shape, None if still else spec.motion)
+
+
+def describe(colour: str, shape: str, motion: str | None = None) -> str:
+    """The caption of a (colour, shape[, motion]) combination: ``"an orange star growing"``."""
+    article = "an" if colour[0] in "aeiou" else "a"
+    words = f"{article} {colour} {shape}"
+    return words if motion is None else f"{words} {motion}"
 
 
 @dataclass(frozen=True)

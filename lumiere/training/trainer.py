@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
+from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import ProjectConfiguration, parse_flag_from_env
 from diffusers import DDPMScheduler, DiffusionPipeline, UNet2DConditionModel
 from diffusers.optimization import get_scheduler
@@ -292,7 +293,14 @@ def train(config: TrainConfig) -> TrainResult:
             _save_pipeline(config, parts, unwrapped, sampling_scheduler, output_dir)
     accelerator.wait_for_everyone()
     accelerator.end_training()
-    return TrainResult(global_step, unwrapped, accelerator.is_main_process, losses)
+    result = TrainResult(global_step, unwrapped, accelerator.is_main_process, losses)
+    if accelerator.num_processes == 1:
+        # accelerate keeps its state per process and refuses a second Accelerator with other
+        # settings (e.g. mixed precision); a single process may train again (a recipe's
+        # stages, a notebook). Distributed state stays: it owns the process group.
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+    return result
 
 
 def _loss(

@@ -1,0 +1,1 @@
+"""Recipes of the models this project trains itself."""

