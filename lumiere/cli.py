@@ -72,6 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     add_train_arguments(train)
 
+    evaluate = commands.add_parser(
+        "eval", help="score generated shapes-world clips from their pixels (seen/unseen combinations, per-frame baseline)"
+    )
+    evaluate.add_argument("--model", type=_existing_dir, required=True, help="saved Lumiere pipeline folder")
+    evaluate.add_argument("--prompts", type=int, default=64, help="half held-out combinations, half seen in training")
+    evaluate.add_argument("--frames", type=int, default=16)
+    evaluate.add_argument("--steps", type=int, default=25)
+    evaluate.add_argument("--guidance", type=float, default=3.0)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the per-frame baseline")
+    evaluate.add_argument("--out", type=Path, default=Path("eval"), help="folder for eval.json and the clips")
+
     make_dataset = commands.add_parser("make-dataset", help="write a captioned training folder (metadata.jsonl, files)")
     make_dataset.add_argument("kind", choices=("shapes",), help="generator: shapes = coloured shapes in motion")
     make_dataset.add_argument("out_dir", type=Path, help="new or empty folder")
@@ -103,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args)
         if args.command == "make-dataset":
             return _make_dataset(args)
+        if args.command == "eval":
+            return _eval(args)
         return _generate(args)
     except ValueError as error:  # our input validation: name the value, no traceback
         parser.exit(2, f"{parser.prog} {args.command}: error: {str(error).splitlines()[0]}\n")
@@ -179,6 +193,29 @@ def _train(args: argparse.Namespace) -> int:
     result = train(config)
     if result.is_main_process:
         print(f"trained {result.global_step} steps; pipeline saved in {config.output_dir}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    if args.prompts < 2:
+        raise ValueError(f"--prompts {args.prompts} is too few; use at least 2 (one seen, one unseen)")
+    import torch
+
+    from .eval.shapes import evaluate
+    from .pipelines import LumierePipeline
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    pipe = LumierePipeline.from_pretrained(args.model, dtype=torch.float32)  # fp16 weights sample in fp32 on CPU
+    results = evaluate(pipe, num_prompts=args.prompts, num_frames=args.frames, steps=args.steps,
+                       guidance=args.guidance, baseline=args.baseline, seed=args.seed, save_dir=args.out)  # fmt: skip
+    print("model               split   colour  shape  motion  direction")
+    for model in ("lumiere", "per_frame_baseline"):
+        for split in ("seen", "unseen"):
+            if model in results:
+                row = results[model][split]
+                print(f"{model:<19} {split:<7} {row['colour']:6.1%} {row['shape']:6.1%} {row['motion']:7.1%} {row['motion_direction']:9.1%}")
+    chance = results["chance"]
+    print(f"chance: colour {chance['colour']:.1%}, shape {chance['shape']:.1%}, motion {chance['motion']:.1%}; wrote {args.out / 'eval.json'}")
     return 0
 
 

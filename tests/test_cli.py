@@ -101,3 +101,20 @@ def test_make_dataset_writes_clips_or_stills_with_metadata(tmp_path, capsys):
     assert capsys.readouterr().err.strip().splitlines() == [
         f"lumiere make-dataset: error: out_dir {str(clips)!r} must be a new or empty folder"
     ]
+
+
+def test_eval_prints_seen_unseen_and_baseline_rows(tmp_path, capsys):
+    from lumiere import LumierePipeline
+    from lumiere.testing import make_pixel_t2i_pipeline
+
+    LumierePipeline.from_text_to_image(make_pixel_t2i_pipeline()).save_pretrained(tmp_path / "model")
+    args = ["eval", "--model", str(tmp_path / "model"), "--prompts", "2", "--frames", "4", "--steps", "1"]
+    assert main([*args, "--out", str(tmp_path / "eval")]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert [row.split()[:2] for row in rows[1:5]] == [
+        ["lumiere", "seen"], ["lumiere", "unseen"], ["per_frame_baseline", "seen"], ["per_frame_baseline", "unseen"]
+    ]  # fmt: skip
+    assert (tmp_path / "eval" / "eval.json").is_file()
+    with pytest.raises(SystemExit):
+        main([*args[:3], "--prompts", "1"])
+    assert "--prompts 1 is too few" in capsys.readouterr().err
