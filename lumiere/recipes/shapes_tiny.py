@@ -87,8 +87,10 @@ def pretrain_config(workdir: Path, **overrides) -> TrainConfig:
 def video_config(workdir: Path, **overrides) -> TrainConfig:
     values = dict(
         pretrained=str(workdir / "t2i"), train_data=str(workdir / "clips"), output_dir=str(workdir / "video"),
-        num_frames=16, resolution=RESOLUTION, train_batch_size=2, max_train_steps=4000, learning_rate=3e-4,
-        lr_warmup_steps=100, snr_gamma=5.0, use_ema=True, ema_decay=0.999, checkpointing_steps=100,
+        # 16 frames at stride 2 span the whole 32-frame clip, so every window shows the
+        # caption's full motion (a bounce, the whole growth) as the evaluation expects.
+        num_frames=16, frame_stride=2, resolution=RESOLUTION, train_batch_size=2, max_train_steps=4000,
+        learning_rate=3e-4, lr_warmup_steps=100, snr_gamma=5.0, use_ema=True, ema_decay=0.999, checkpointing_steps=100,
         checkpoints_total_limit=2, resume="latest", validation_prompts=VALIDATION, validation_steps=500,
         validation_num_inference_steps=25, validation_guidance_scale=3.0,
     )  # fmt: skip
