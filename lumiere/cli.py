@@ -49,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="generate a clip from a prompt")
     generate.add_argument("prompt")
-    generate.add_argument("--model", type=_existing_dir, required=True, help="saved Lumiere pipeline folder")
+    generate.add_argument(
+        "--model", type=_existing_dir, default=None,
+        help="saved Lumiere pipeline folder (default: the shipped shapes-tiny model)",
+    )  # fmt: skip
     generate.add_argument("--frames", type=int, default=16)
     generate.add_argument("--height", type=int, default=None, help="pixels (default: the model's size)")
     generate.add_argument("--width", type=int, default=None, help="pixels (default: the model's size)")
@@ -163,11 +166,13 @@ def _generate(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {str(args.out)!r} must end in .mp4 or .gif")
     import torch
 
+    from .assets import default_model_dir
     from .pipelines import LumierePipeline
     from .video import save_contact_sheet, save_video
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    pipe = LumierePipeline.from_pretrained(args.model, dtype=getattr(torch, args.dtype)).to(device)
+    model = args.model if args.model is not None else default_model_dir()
+    pipe = LumierePipeline.from_pretrained(model, dtype=getattr(torch, args.dtype)).to(device)
     frames = pipe(
         args.prompt,
         num_frames=args.frames,

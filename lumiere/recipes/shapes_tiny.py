@@ -12,7 +12,8 @@ Stages, in order (each skips work already done, so rerunning continues a killed 
    moving right"), without the held-out (colour, shape, motion) triples.
 3. ``pretrain``: the text-to-image U-Net trained from scratch on the stills.
 4. ``video``: inflated, then only the temporal layers trained on the clips.
-5. ``export``: the video pipeline in fp16, into ``lumiere/assets/shapes-tiny``.
+5. ``export``: the video pipeline in fp16, into ``lumiere/assets/shapes-tiny``
+   (:data:`lumiere.assets.DEFAULT_MODEL_DIR`).
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ import torch
 from diffusers import DDIMScheduler, IFPipeline, UNet2DConditionModel
 from transformers import AutoTokenizer, BertModel
 
+from ..assets import DEFAULT_MODEL_DIR
 from ..data.shapes import write_dataset
 from ..training import TrainConfig, train
 
 RESOLUTION = 32
 MAX_TOKENS = 16  # the longest caption, "a purple triangle moving down-right", is 10 tokens
-ASSET_DIR = Path(__file__).resolve().parents[1] / "assets" / "shapes-tiny"
 UNET = dict(
     sample_size=RESOLUTION, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(32, 64, 96),
     down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
@@ -117,7 +118,7 @@ def run(stage: str, workdir: Path) -> None:
         from ..pipelines import LumierePipeline
 
         pipeline = LumierePipeline.from_pretrained(workdir / "video").to(torch.float16)
-        pipeline.save_pretrained(ASSET_DIR)
+        pipeline.save_pretrained(DEFAULT_MODEL_DIR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
