@@ -14,6 +14,8 @@ Stages, in order (each skips work already done, so rerunning continues a killed 
 4. ``video``: inflated, then only the temporal layers trained on the clips.
 5. ``export``: the video pipeline in fp16, into ``lumiere/assets/shapes-tiny``
    (:data:`lumiere.assets.DEFAULT_MODEL_DIR`).
+6. ``eval``: ``lumiere eval`` on the exported model and its per-frame baseline (64
+   prompts), its sampling speed, and the training wall time, in ``WORKDIR/eval``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ UNET = dict(
     cross_attention_dim=384, attention_head_dim=8, norm_num_groups=16,
 )  # fmt: skip
 VALIDATION = ["a red circle moving right", "a blue square moving up", "a yellow star growing", "a green triangle rotating"]
-STAGES = ("template", "data", "pretrain", "video", "export")
+STAGES = ("template", "data", "pretrain", "video", "export", "eval")
+SAMPLING = dict(steps=25, guidance=3.0)  # what the evaluation and the model card use
 
 
 def minilm_dir() -> Path:
@@ -98,6 +101,39 @@ def video_config(workdir: Path, **overrides) -> TrainConfig:
     return TrainConfig(**{**values, **overrides})
 
 
+def wall_time(log_dir: Path) -> dict[str, float]:
+    """Optimizer steps run and seconds spent, from the tensorboard loss events of every
+    run under ``log_dir`` (a resumed run adds a file). A gap of over a minute between two
+    steps (a stop between sessions) is not counted."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    steps, seconds = 0, 0.0
+    for path in sorted(log_dir.glob("**/events.out.tfevents.*")):
+        events = EventAccumulator(str(path), size_guidance={"scalars": 0})
+        events.Reload()
+        if "loss" not in events.Tags()["scalars"]:
+            continue
+        times = [event.wall_time for event in events.Scalars("loss")]
+        steps += len(times)
+        seconds += sum(gap for gap in (b - a for a, b in zip(times, times[1:])) if gap < 60)
+    return {"steps_run": steps, "seconds": seconds}
+
+
+def seconds_per_clip(pipeline, num_frames: int = 16, repeats: int = 3) -> float:
+    """Median wall time of one clip at the evaluation's sampling settings."""
+    import statistics
+    import time
+
+    pipeline.set_progress_bar_config(disable=True)
+    times = []
+    for seed in range(repeats):
+        start = time.perf_counter()
+        pipeline("a red circle moving right", num_frames=num_frames, num_inference_steps=SAMPLING["steps"],
+                 guidance_scale=SAMPLING["guidance"], generator=torch.Generator().manual_seed(seed))  # fmt: skip
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def _done(folder: Path) -> bool:
     return (folder / "model_index.json").is_file()
 
@@ -119,6 +155,19 @@ def run(stage: str, workdir: Path) -> None:
 
         pipeline = LumierePipeline.from_pretrained(workdir / "video").to(torch.float16)
         pipeline.save_pretrained(DEFAULT_MODEL_DIR)
+    elif stage == "eval":
+        import json
+
+        from ..eval.shapes import evaluate
+        from ..pipelines import LumierePipeline
+
+        out = workdir / "eval"
+        out.mkdir(parents=True, exist_ok=True)
+        pipeline = LumierePipeline.from_pretrained(DEFAULT_MODEL_DIR, dtype=torch.float32)
+        results = evaluate(pipeline, num_prompts=64, num_frames=16, save_dir=out, **SAMPLING)
+        results["seconds_per_clip"] = seconds_per_clip(pipeline)
+        results["training"] = {name: wall_time(workdir / name / "logs") for name in ("t2i", "video")}
+        (out / "eval.json").write_text(json.dumps(results, indent=1))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
