@@ -249,10 +249,6 @@ def main(n: int = 256) -> None:
         print(f"{name:16s} {numbers}, {extra}, {ms:.0f} ms/clip")
 
 
-if __name__ == "__main__":
-    main()
-
-
 def test_evaluate_runs_a_model_and_its_per_frame_baseline(tmp_path):
     from lumiere import LumierePipeline
     from lumiere.eval.shapes import evaluate, prompt_set
@@ -266,3 +262,7 @@ def test_evaluate_runs_a_model_and_its_per_frame_baseline(tmp_path):
         assert results[model]["seen"]["num_clips"] == 2 and results[model]["unseen"]["num_clips"] == 2
         assert len(results[model]["clips"]) == 4
     assert (tmp_path / "eval.json").is_file() and (tmp_path / "lumiere-clips.npz").is_file()
+
+
+if __name__ == "__main__":
+    main()
