@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     inflate.add_argument("--temporal-attention-layers", type=int, default=1, metavar="N")
     inflate.add_argument("--temporal-attention-head-dim", type=int, default=64, metavar="N")
     inflate.add_argument("--temporal-kernel-size", type=int, default=3, metavar="K")
+    inflate.add_argument(
+        "--temporal-cross-attention", action="store_true",
+        help="temporal attention layers also attend to the text (for motion described in words)",
+    )  # fmt: skip
     inflate.add_argument("--dtype", choices=DTYPES, default="float32", help="dtype of the saved weights")
 
     generate = commands.add_parser("generate", help="generate a clip from a prompt")
@@ -147,6 +151,7 @@ def _inflate(args: argparse.Namespace) -> int:
         temporal_attention_layers=args.temporal_attention_layers,
         temporal_attention_head_dim=args.temporal_attention_head_dim,
         temporal_kernel_size=args.temporal_kernel_size,
+        temporal_cross_attention=args.temporal_cross_attention,
     )
     dtype = getattr(torch, args.dtype)
     if dtype != pipe.unet.dtype:

@@ -264,3 +264,30 @@ def test_xformers_switch_reaches_temporal_attention(monkeypatch):
     model.enable_xformers_memory_efficient_attention()
     temporal = [m for n, m in model.named_modules() if n.startswith("temporal_") and isinstance(m, Attention)]
     assert temporal and all(any(m is s for s in switched) for m in temporal)
+
+
+@pytest.mark.parametrize("kind", ["latent", "if"])
+def test_temporal_cross_attention_starts_as_identity_and_reads_each_clips_text(kind):
+    unet = make_unet2d(kind)
+    model = SpaceTimeUNet.from_unet2d(unet, temporal_cross_attention=True)
+    assert model.config.temporal_cross_attention
+    image, timestep, context = inputs(unet, 1)
+    with torch.no_grad():  # still exactly the 2D model on a static clip
+        video_out = model(image.expand(-1, -1, 4, -1, -1), timestep, context).sample
+        assert (video_out - unet(image[:, :, 0], timestep, context).sample[:, :, None]).abs().max() <= 1e-5
+
+    seen = []
+    cross = {name: m for name, m in model.named_modules() if name.endswith("attn_cross")}
+    assert cross and all(name.startswith("temporal_") for name in cross)
+    record = lambda module, args, kwargs: seen.append(kwargs["encoder_hidden_states"])  # noqa: E731
+    hook = next(iter(cross.values())).register_forward_pre_hook(record, with_kwargs=True)
+    sample, timestep, context = inputs(unet, 8)
+    model(sample, timestep, context).sample.square().mean().backward()
+    hook.remove()
+    # One row per clip and spatial position: (B * H * W, L, D); clip 0's rows hold clip 0's text.
+    text = seen[0]
+    assert text.shape[0] % sample.shape[0] == 0 and text.shape[1] == context.shape[1]
+    per_clip = text.shape[0] // sample.shape[0]
+    assert torch.equal(text[0], text[per_clip - 1]) and not torch.equal(text[0], text[per_clip])
+    # In the graph (zero gradient at init, behind the zero-initialized block projection).
+    assert all(p.grad is not None for n, p in model.named_temporal_parameters() if "attn_cross" in n)

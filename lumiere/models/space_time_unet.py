@@ -116,6 +116,9 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
             each attention-based inflation block (coarsest level).
         temporal_attention_head_dim (`int`, defaults to 64): Channels per temporal attention head.
         temporal_kernel_size (`int`, defaults to 3): Kernel size of the temporal convolutions.
+        temporal_cross_attention (`bool`, defaults to False): Whether the temporal attention
+            layers also attend to the text. Lumiere's do not; turn it on when motion is
+            described only in words that frozen 2D layers, trained on stills, barely encode.
     """
 
     _supports_gradient_checkpointing = True
@@ -130,6 +133,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         temporal_attention_layers: int = 1,
         temporal_attention_head_dim: int = 64,
         temporal_kernel_size: int = 3,
+        temporal_cross_attention: bool = False,
     ):
         super().__init__()
         _check_unet2d_config(unet2d_config)
@@ -156,12 +160,15 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         groups = unet2d_config.get("norm_num_groups") or 32
         eps = unet2d_config.get("norm_eps", 1e-5)
         coarsest = num_levels - 1
+        text_dim = unet2d.config.cross_attention_dim
+        text_dim = text_dim[-1] if isinstance(text_dim, (list, tuple)) else text_dim
 
         def inflation(channels: int, level: int) -> nn.Module:
             if level == coarsest:
                 return TemporalAttentionBlock(
-                    channels, temporal_attention_layers, temporal_attention_head_dim, groups, eps
-                )
+                    channels, temporal_attention_layers, temporal_attention_head_dim, groups, eps,
+                    cross_attention_dim=text_dim if temporal_cross_attention else None,
+                )  # fmt: skip
             return TemporalConvBlock(channels, groups, temporal_kernel_size, eps)
 
         self.temporal_down_blocks = nn.ModuleList()
@@ -196,6 +203,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         temporal_attention_layers: int = 1,
         temporal_attention_head_dim: int = 64,
         temporal_kernel_size: int = 3,
+        temporal_cross_attention: bool = False,
         load_weights: bool = True,
     ) -> "SpaceTimeUNet":
         """Inflate a text-to-image U-Net.
@@ -212,6 +220,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
             temporal_attention_layers=temporal_attention_layers,
             temporal_attention_head_dim=temporal_attention_head_dim,
             temporal_kernel_size=temporal_kernel_size,
+            temporal_cross_attention=temporal_cross_attention,
         )
         if load_weights:
             model.load_unet2d_state_dict(unet.state_dict())
@@ -384,7 +393,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
             hidden = resnet(hidden, emb)
             if attention is not None:
                 hidden = _attend(attention, hidden, emb, context, mask, cond.cross_attention_kwargs)
-            return inflation(hidden, frames)
+            return inflation(hidden, frames, context, mask)
 
         return self._checkpointed(run, hidden)
 
@@ -398,7 +407,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
                 if attention is not None:
                     hidden = _attend(attention, hidden, emb, context, mask, cond.cross_attention_kwargs)
                 hidden = resnet(hidden, emb)
-            return self.temporal_mid_block(hidden, frames)
+            return self.temporal_mid_block(hidden, frames, context, mask)
 
         return self._checkpointed(run, hidden)
 

@@ -62,7 +62,15 @@ class TemporalConvBlock(nn.Module):
         self.temporal_norm = nn.GroupNorm(norm_num_groups, channels, eps=eps)
         self.proj_out = zero_module(nn.Conv2d(channels, channels, kernel_size=1))
 
-    def forward(self, hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        num_frames: int,
+        encoder_hidden_states: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        # The text arguments only give every inflation block one call signature; a
+        # convolution block does not read the text.
         height = hidden_states.shape[-2]
         h = F.silu(self.spatial_norm(self.spatial_conv(hidden_states)))
         h = rearrange(h, "(b f) c h w -> b c f (h w)", f=num_frames)
@@ -72,17 +80,36 @@ class TemporalConvBlock(nn.Module):
 
 
 class TemporalTransformerLayer(nn.Module):
-    """Pre-norm self-attention over frames plus a feed-forward, on ``(B * H * W, F, C)``."""
+    """Pre-norm self-attention over frames, optionally cross-attention to the text, then a
+    feed-forward, on ``(B * H * W, F, C)``."""
 
-    def __init__(self, dim: int, num_heads: int, head_dim: int):
+    def __init__(self, dim: int, num_heads: int, head_dim: int, cross_attention_dim: int | None = None):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
         self.attn = Attention(query_dim=dim, heads=num_heads, dim_head=head_dim, bias=False)
+        self.norm_cross = self.attn_cross = None
+        if cross_attention_dim is not None:
+            self.norm_cross = nn.LayerNorm(dim)
+            self.attn_cross = Attention(
+                query_dim=dim, cross_attention_dim=cross_attention_dim, heads=num_heads, dim_head=head_dim, bias=False
+            )
         self.norm2 = nn.LayerNorm(dim)
         self.ff = FeedForward(dim, activation_fn="geglu")
 
-    def forward(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        positions: torch.Tensor,
+        context: torch.Tensor | None = None,
+        context_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``context`` ``(B * H * W, L, D)`` and its additive ``context_mask``
+        ``(B * H * W, 1, L)`` are used only with cross-attention."""
         tokens = tokens + self.attn(self.norm1(tokens) + positions)
+        if self.attn_cross is not None:
+            tokens = tokens + self.attn_cross(
+                self.norm_cross(tokens), encoder_hidden_states=context, attention_mask=context_mask
+            )
         return tokens + self.ff(self.norm2(tokens))
 
 
@@ -100,13 +127,22 @@ class TemporalAttentionBlock(nn.Module):
     """Attention-based inflation block (Lumiere, coarsest level): stacked 1D temporal
     self-attention layers between a per-frame group norm and a zero-initialized projection.
 
-    Each spatial position attends over the frames of its own clip.
+    Each spatial position attends over the frames of its own clip. With
+    ``cross_attention_dim`` each layer also attends to the text, so motion described only
+    in words (which frozen 2D layers trained on stills barely encode) reaches the frames.
 
-    Input and output: ``(B * F, C, H, W)``.
+    Input and output: ``(B * F, C, H, W)``; ``encoder_hidden_states`` ``(B * F, L, D)`` and
+    ``encoder_attention_mask`` ``(B * F, 1, L)`` (additive) as the 2D layers get them.
     """
 
     def __init__(
-        self, channels: int, num_layers: int = 1, head_dim: int = 64, norm_num_groups: int = 32, eps: float = 1e-5
+        self,
+        channels: int,
+        num_layers: int = 1,
+        head_dim: int = 64,
+        norm_num_groups: int = 32,
+        eps: float = 1e-5,
+        cross_attention_dim: int | None = None,
     ):
         super().__init__()
         if num_layers < 1:
@@ -117,17 +153,30 @@ class TemporalAttentionBlock(nn.Module):
         self.norm = nn.GroupNorm(norm_num_groups, channels, eps=eps)
         self.proj_in = nn.Linear(channels, channels)
         self.layers = nn.ModuleList(
-            TemporalTransformerLayer(channels, num_heads, channels // num_heads) for _ in range(num_layers)
+            TemporalTransformerLayer(channels, num_heads, channels // num_heads, cross_attention_dim)
+            for _ in range(num_layers)
         )
         self.proj_out = zero_module(nn.Linear(channels, channels))
 
-    def forward(self, hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        num_frames: int,
+        encoder_hidden_states: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         height, width = hidden_states.shape[-2:]
         tokens = rearrange(self.norm(hidden_states), "(b f) c h w -> (b h w) f c", f=num_frames)
         tokens = self.proj_in(tokens)
         positions = frame_positions(num_frames, tokens.shape[-1], tokens.device, tokens.dtype)
+        context = mask = None
+        if encoder_hidden_states is not None:
+            # One text per clip (the rows repeat per frame), shared by its H * W positions.
+            context = encoder_hidden_states[::num_frames].repeat_interleave(height * width, dim=0)
+            if encoder_attention_mask is not None:
+                mask = encoder_attention_mask[::num_frames].repeat_interleave(height * width, dim=0)
         for layer in self.layers:
-            tokens = layer(tokens, positions)
+            tokens = layer(tokens, positions, context, mask)
         tokens = self.proj_out(tokens)
         return hidden_states + rearrange(tokens, "(b h w) f c -> (b f) c h w", h=height, w=width)
 
@@ -146,7 +195,15 @@ class TemporalDownsample(nn.Module):
         super().__init__()
         self.conv = zero_module(temporal_conv(channels, kernel_size, stride=2))
 
-    def forward(self, hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        num_frames: int,
+        encoder_hidden_states: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        # The text arguments only give every inflation block one call signature; a
+        # convolution block does not read the text.
         height = hidden_states.shape[-2]
         video = rearrange(hidden_states, "(b f) c h w -> b c f (h w)", f=num_frames)
         video = video[:, :, ::2] + self.conv(video)
@@ -164,7 +221,15 @@ class TemporalUpsample(nn.Module):
         super().__init__()
         self.conv = zero_module(temporal_conv(channels, kernel_size))
 
-    def forward(self, hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        num_frames: int,
+        encoder_hidden_states: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        # The text arguments only give every inflation block one call signature; a
+        # convolution block does not read the text.
         height = hidden_states.shape[-2]
         video = rearrange(hidden_states, "(b f) c h w -> b c f (h w)", f=num_frames)
         # F.interpolate rather than repeat_interleave or einops.repeat: inductor (torch 2.13)

@@ -11,7 +11,10 @@ Stages, in order (each skips work already done, so rerunning continues a killed 
 2. ``data``: shapes-world stills (captions "a red circle") and clips ("a red circle
    moving right"), without the held-out (colour, shape, motion) triples.
 3. ``pretrain``: the text-to-image U-Net trained from scratch on the stills.
-4. ``video``: inflated, then only the temporal layers trained on the clips.
+4. ``video``: inflated, then only the temporal layers trained on the clips. The
+   temporal attention also attends to the text: the frozen 2D layers, trained on stills,
+   barely encode motion words (changing "right" to "left" moves the mid-block features
+   of a 700-step model by 2%, against 40% for a colour word).
 5. ``export``: the video pipeline in fp16, into ``lumiere/assets/shapes-tiny``
    (:data:`lumiere.assets.DEFAULT_MODEL_DIR`).
 6. ``eval``: ``lumiere eval`` on the exported model and its per-frame baseline (64
@@ -94,7 +97,7 @@ def video_config(workdir: Path, **overrides) -> TrainConfig:
         # 16 frames at stride 2 span the whole 32-frame clip, so every window shows the
         # caption's full motion (a bounce, the whole growth) as the evaluation expects.
         num_frames=16, frame_stride=2, resolution=RESOLUTION, train_batch_size=2, max_train_steps=4000,
-        learning_rate=3e-4, lr_warmup_steps=100, snr_gamma=5.0, use_ema=True, ema_decay=0.999, checkpointing_steps=100,
+        learning_rate=3e-4, lr_warmup_steps=100, temporal_cross_attention=True, snr_gamma=5.0, use_ema=True, ema_decay=0.999, checkpointing_steps=100,
         checkpoints_total_limit=2, resume="latest", validation_prompts=VALIDATION, validation_steps=500,
         validation_num_inference_steps=25, validation_guidance_scale=3.0,
     )  # fmt: skip

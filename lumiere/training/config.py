@@ -57,6 +57,9 @@ class TrainConfig:
     temporal_attention_layers: int = _option(1, "When inflating: temporal attention layers per coarsest-level block.")
     temporal_attention_head_dim: int = _option(64, "When inflating: channels per temporal attention head.")
     temporal_kernel_size: int = _option(3, "When inflating: frames seen by each temporal convolution.")
+    temporal_cross_attention: bool = _option(
+        False, "When inflating: the temporal attention layers also attend to the text (for motion described in words)."
+    )
     # --- data
     train_data: str | None = _option(
         None, "Folder with metadata.jsonl ({'file_name', 'text'} per line) and the videos (or images). Required."

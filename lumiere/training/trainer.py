@@ -118,6 +118,7 @@ def _load(config: TrainConfig) -> _Components:
             temporal_attention_layers=config.temporal_attention_layers,
             temporal_attention_head_dim=config.temporal_attention_head_dim,
             temporal_kernel_size=config.temporal_kernel_size,
+            temporal_cross_attention=config.temporal_cross_attention,
         )  # fmt: skip
     parts = source.components
     unet = parts["unet"].float()
