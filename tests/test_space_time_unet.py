@@ -91,7 +91,7 @@ def test_frames_per_level(frames, temporal_downsample, factors):
 
     def record(name):
         def hook(module, args, output):
-            hidden, num_frames = args
+            hidden, num_frames = args[:2]
             assert hidden.shape[0] == 1 * num_frames  # batch 1: the folded batch is the frames
             seen.setdefault(name, set()).add(output.shape[0])
 
