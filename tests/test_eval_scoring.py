@@ -15,9 +15,8 @@ import time
 import numpy as np
 import pytest
 
-from lumiere.data.shapes import HELD_OUT, MOTIONS, SHAPES, ClipSpec, _coverage, render_clip, sample_specs, track
+from lumiere.data.shapes import HELD_OUT, MOTIONS, SHAPES, ClipSpec, _coverage, draw, render_clip, sample_specs, track
 from lumiere.eval import ClipScore, chance_levels, score_clip, summarize
-from lumiere.eval.scoring import _drawings
 
 NUM_FRAMES, SIZE = 16, 32  # what the shapes-tiny model generates
 AXES = ("colour", "shape", "motion")
@@ -111,7 +110,7 @@ def test_templates_are_the_renderers_drawings():
     for shape in SHAPES * 5:
         center, radius, angles = rng.uniform(2, 30, 2), rng.uniform(1.5, 8), rng.uniform(0, 360, 4)
         expected = np.stack([_coverage(shape, center, radius, a, SIZE, SIZE) for a in angles])
-        np.testing.assert_array_equal(_drawings(shape, center, radius, angles, SIZE, SIZE), expected)
+        np.testing.assert_array_equal(draw(shape, center, radius, angles, SIZE, SIZE), expected)
 
 
 # --- families that must fool it: noise, shuffled frames, wrong prompts ------------------

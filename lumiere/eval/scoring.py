@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# _DIRECTIONS holds the screen signs of each "moving ..." motion; _REACH, _SUPERSAMPLE and
-# _inside are the renderer's geometry, so the templates are exactly what the data shows.
-from ..data.shapes import _DIRECTIONS, _REACH, _SUPERSAMPLE, COLOURS, MOTIONS, PALETTE, SHAPES, _inside
+# _DIRECTIONS holds the screen signs of each "moving ..." motion; templates come from the
+# renderer's own draw, so they are exactly what the data shows.
+from ..data.shapes import _DIRECTIONS, COLOURS, MOTIONS, PALETTE, SHAPES, draw
 
 # Object mask: a pixel belongs to the object when its RGB distance from the background
 # (0..1 units) exceeds half the frame's peak distance, so anti-aliased or blurred edges
@@ -184,29 +184,6 @@ def _nearest_colour(rgb: np.ndarray, background: np.ndarray) -> str:
     return COLOURS[int(residual.argmin())]
 
 
-def _drawings(shape: str, center: np.ndarray, radius: float, angles: np.ndarray, height: int, width: int) -> np.ndarray:
-    """``(A, H, W)`` coverage of ``shape`` drawn at each of ``angles``: the same as stacking
-    ``shapes._coverage(shape, center, radius, angle, height, width)`` (same supersampling,
-    same bounding box), but in one pass, as rendering is the cost of scoring."""
-    angles = np.asarray(angles, dtype=float)
-    coverage = np.zeros((len(angles), height, width))
-    reach = radius * _REACH[shape]
-    x0, y0 = np.maximum(np.floor(center - reach).astype(int), 0)
-    x1, y1 = np.minimum(np.ceil(center + reach).astype(int), (width, height))
-    if x0 >= x1 or y0 >= y1:
-        return coverage
-    offsets = (np.arange(_SUPERSAMPLE) + 0.5) / _SUPERSAMPLE
-    xs = (np.arange(x0, x1)[:, None] + offsets).ravel() - center[0]
-    ys = (np.arange(y0, y1)[:, None] + offsets).ravel() - center[1]
-    gx, gy = np.meshgrid(xs, ys)
-    cos = np.cos(np.radians(angles))[:, None, None]
-    sin = np.sin(np.radians(angles))[:, None, None]
-    inside = _inside(shape, (cos * gx + sin * gy) / reach, (cos * gy - sin * gx) / reach)
-    shape_5d = (len(angles), y1 - y0, _SUPERSAMPLE, x1 - x0, _SUPERSAMPLE)
-    coverage[:, y0:y1, x0:x1] = inside.reshape(shape_5d).mean(axis=(2, 4))
-    return coverage
-
-
 def _box_blur(images: np.ndarray) -> np.ndarray:
     """``(..., H, W)`` images averaged over each pixel's 3x3 neighbourhood (zeros outside)."""
     return (images + sum(_shifted(images, 0.0))) / 9
@@ -229,7 +206,7 @@ def _matches(weight: np.ndarray, shape: str, center: np.ndarray, radius: float, 
     Args:
         weight: ``(H, W)`` the object's share of each pixel, 0..1.
     """
-    drawn = _drawings(shape, center, radius, angles, *weight.shape)
+    drawn = draw(shape, center, radius, angles, *weight.shape)
     return np.maximum(_soft_iou(weight, drawn), _soft_iou(weight, _box_blur(drawn)))
 
 
