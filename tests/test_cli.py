@@ -111,9 +111,11 @@ def test_eval_prints_seen_unseen_and_baseline_rows(tmp_path, capsys):
     args = ["eval", "--model", str(tmp_path / "model"), "--prompts", "2", "--frames", "4", "--steps", "1"]
     assert main([*args, "--out", str(tmp_path / "eval")]) == 0
     rows = capsys.readouterr().out.splitlines()
-    assert [row.split()[:2] for row in rows[1:5]] == [
-        ["lumiere", "seen"], ["lumiere", "unseen"], ["per_frame_baseline", "seen"], ["per_frame_baseline", "unseen"]
+    assert [row.split(" | ")[:2] for row in rows[2:6]] == [
+        ["| lumiere", "seen"], ["| lumiere", "unseen"], ["| per_frame_baseline", "seen"],
+        ["| per_frame_baseline", "unseen"],
     ]  # fmt: skip
+    assert rows[6].startswith("| chance |")
     assert (tmp_path / "eval" / "eval.json").is_file()
     with pytest.raises(SystemExit):
         main([*args[:3], "--prompts", "1"])

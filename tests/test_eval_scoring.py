@@ -263,5 +263,18 @@ def test_evaluate_runs_a_model_and_its_per_frame_baseline(tmp_path):
     assert (tmp_path / "eval.json").is_file() and (tmp_path / "lumiere-clips.npz").is_file()
 
 
+def test_generated_clips_do_not_depend_on_the_batch_size():
+    from lumiere import LumierePipeline
+    from lumiere.eval.shapes import generate, prompt_set
+    from lumiere.testing import make_pixel_t2i_pipeline
+
+    pipe = LumierePipeline.from_text_to_image(make_pixel_t2i_pipeline())
+    cases = prompt_set(3)
+    one_by_one = generate(pipe, cases, num_frames=4, steps=2, guidance=3.0, batch_size=1)
+    batched = generate(pipe, cases, num_frames=4, steps=2, guidance=3.0, batch_size=2)
+    for a, b in zip(one_by_one, batched):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
 if __name__ == "__main__":
     main()

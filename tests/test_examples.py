@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import decord
+import PIL.Image
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,8 +30,13 @@ def test_inflate_and_text_to_video_examples(sd_folder, tmp_path):
     assert (tmp_path / "clip.png").is_file()
 
 
-def test_demo_writes_mp4_gif_and_contact_sheet(tmp_path):
-    out = run_example("demo.py", cwd=tmp_path)
-    assert "random-weight stand-in" in out
-    assert len(decord.VideoReader(str(tmp_path / "demo.mp4"))) == 16
-    assert (tmp_path / "demo.gif").is_file() and (tmp_path / "demo.png").is_file()
+def test_demo_writes_mp4_gif_and_contact_sheet_from_the_shipped_model(tmp_path):
+    out = run_example("demo.py", "--steps", "2", cwd=tmp_path)
+    assert "generated 4 clips of 16 frames at 32x32" in out
+    video = decord.VideoReader(str(tmp_path / "demo.mp4"))
+    # Four prompts side by side, each enlarged 4x.
+    assert len(video) == 16 and video[0].shape == (128, 4 * 128, 3)
+    with PIL.Image.open(tmp_path / "demo.gif") as gif:
+        assert gif.n_frames == 16
+    with PIL.Image.open(tmp_path / "demo.png") as sheet:
+        assert sheet.size == (16 * 128 + 17 * 2, 4 * 128 + 5 * 2)

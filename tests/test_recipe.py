@@ -23,3 +23,22 @@ def test_stage_configs_chain(tmp_path):
     video = shapes_tiny.video_config(tmp_path)
     assert pretrain.mode == "image" and pretrain.from_scratch and pretrain.resume == "latest"
     assert video.pretrained == pretrain.output_dir and not video.train_spatial and video.num_frames >= 16
+
+
+def test_gallery_pairs_each_clip_with_its_baseline(tmp_path):
+    import json
+
+    import numpy as np
+    import PIL.Image
+
+    cases = [{"prompt": f"a red circle moving {d}", "seen": seen} for d, seen in (("left", False), ("right", True))]
+    (tmp_path / "eval.json").write_text(json.dumps({"lumiere": {"clips": cases}}))
+    rng = np.random.default_rng(0)
+    for name in ("lumiere", "per_frame_baseline"):
+        np.savez_compressed(tmp_path / f"{name}-clips.npz", *rng.integers(0, 255, (2, 4, 8, 8, 3), dtype=np.uint8))
+    prompts = shapes_tiny.write_gallery(tmp_path, tmp_path / "gallery", scale=2)
+    assert prompts == ["a red circle moving left", "a red circle moving right"]
+    with PIL.Image.open(tmp_path / "gallery" / "unseen-a-red-circle-moving-left.gif") as gif:
+        assert gif.n_frames == 4 and gif.size == (2 * (8 + 2 + 8), 2 * 8)
+    with PIL.Image.open(tmp_path / "gallery" / "sheet.png") as sheet:
+        assert sheet.size == (4 * 16 + 5 * 2, 2 * 16 + 3 * 2)

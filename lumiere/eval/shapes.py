@@ -62,17 +62,25 @@ def per_frame_baseline(pipeline: LumierePipeline) -> LumierePipeline:
 
 @torch.no_grad()
 def generate(
-    pipeline: LumierePipeline, cases: Sequence[Case], num_frames: int, steps: int, guidance: float
+    pipeline: LumierePipeline,
+    cases: Sequence[Case],
+    num_frames: int,
+    steps: int,
+    guidance: float,
+    batch_size: int = 8,
 ) -> list[np.ndarray]:
-    """One clip per case, uint8 ``(F, H, W, 3)``, seeded by the case."""
+    """One clip per case, uint8 ``(F, H, W, 3)``. Each clip's noise comes from its own
+    generator seeded by the case, so a clip does not depend on ``batch_size``."""
     pipeline.set_progress_bar_config(disable=True)
     clips = []
-    for case in cases:
+    for start in range(0, len(cases), batch_size):
+        batch = cases[start : start + batch_size]
         frames = pipeline(
-            case.prompt, num_frames=num_frames, num_inference_steps=steps, guidance_scale=guidance,
-            generator=torch.Generator().manual_seed(case.seed), output_type="np",
-        ).frames[0]  # fmt: skip
-        clips.append((np.clip(frames, 0, 1) * 255).round().astype(np.uint8))
+            [case.prompt for case in batch], num_frames=num_frames, num_inference_steps=steps,
+            guidance_scale=guidance, generator=[torch.Generator().manual_seed(case.seed) for case in batch],
+            output_type="np",
+        ).frames  # fmt: skip
+        clips.extend((np.clip(frames, 0, 1) * 255).round().astype(np.uint8))
     return clips
 
 
@@ -112,3 +120,24 @@ def evaluate(
     if save_dir is not None:
         (Path(save_dir) / "eval.json").write_text(json.dumps(results, indent=1))
     return results
+
+
+def markdown_table(results: dict) -> str:
+    """The accuracies of :func:`evaluate`'s ``results``, one row per model and split, then
+    the chance levels, as a Markdown table."""
+    lines = [
+        "| model | split | clips | colour | shape | motion | direction (clips) | colour drift | background flicker |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for model in ("lumiere", "per_frame_baseline"):
+        for split in ("seen", "unseen"):
+            if model in results:
+                row = results[model][split]
+                lines.append(
+                    f"| {model} | {split} | {row['num_clips']} | {row['colour']:.1%} | {row['shape']:.1%} | "
+                    f"{row['motion']:.1%} | {row['motion_direction']:.1%} ({row['num_direction_clips']}) | "
+                    f"{row['colour_drift']:.3f} | {row['background_flicker']:.4f} |"
+                )
+    chance = results["chance"]
+    lines.append(f"| chance | | | {chance['colour']:.1%} | {chance['shape']:.1%} | {chance['motion']:.1%} | | | |")
+    return "\n".join(lines)

@@ -19,6 +19,7 @@ Stages, in order (each skips work already done, so rerunning continues a killed 
    (:data:`lumiere.assets.DEFAULT_MODEL_DIR`).
 6. ``eval``: ``lumiere eval`` on the exported model and its per-frame baseline (64
    prompts), its sampling speed, and the training wall time, in ``WORKDIR/eval``.
+7. ``gallery``: GIFs and a contact sheet of evaluation clips for ``docs/gallery``.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ UNET = dict(
     cross_attention_dim=384, attention_head_dim=8, norm_num_groups=16,
 )  # fmt: skip
 VALIDATION = ["a red circle moving right", "a blue square moving up", "a yellow star growing", "a green triangle rotating"]
-STAGES = ("template", "data", "pretrain", "video", "export", "eval")
+STAGES = ("template", "data", "pretrain", "video", "export", "eval", "gallery")
 SAMPLING = dict(steps=25, guidance=3.0)  # what the evaluation and the model card use
 
 
@@ -97,7 +98,7 @@ def video_config(workdir: Path, **overrides) -> TrainConfig:
         # 16 frames at stride 2 span the whole 32-frame clip, so every window shows the
         # caption's full motion (a bounce, the whole growth) as the evaluation expects.
         num_frames=16, frame_stride=2, resolution=RESOLUTION, train_batch_size=2, max_train_steps=4000,
-        learning_rate=3e-4, lr_warmup_steps=100, temporal_cross_attention=True, snr_gamma=5.0, use_ema=True, ema_decay=0.999, checkpointing_steps=100,
+        learning_rate=5e-4, lr_warmup_steps=100, temporal_cross_attention=True, snr_gamma=5.0, use_ema=True, ema_decay=0.999, checkpointing_steps=100,
         checkpoints_total_limit=2, resume="latest", validation_prompts=VALIDATION, validation_steps=500,
         validation_num_inference_steps=25, validation_guidance_scale=3.0,
     )  # fmt: skip
@@ -137,6 +138,32 @@ def seconds_per_clip(pipeline, num_frames: int = 16, repeats: int = 3) -> float:
     return statistics.median(times)
 
 
+def write_gallery(eval_dir: Path, out: Path, per_kind: int = 8, scale: int = 4) -> list[str]:
+    """The first ``per_kind`` unseen and seen clips of an evaluation: one GIF each with
+    the model (left) beside its per-frame baseline (right), and ``sheet.png`` with one
+    row of frames per clip (model only). Returns the prompts, in row order."""
+    import json
+
+    import numpy as np
+
+    from ..video import make_contact_sheet, save_video
+
+    cases = json.loads((eval_dir / "eval.json").read_text())["lumiere"]["clips"]
+    clips = {name: np.load(eval_dir / f"{name}-clips.npz") for name in ("lumiere", "per_frame_baseline")}
+    chosen = [i for seen in (False, True) for i in [i for i, c in enumerate(cases) if c["seen"] == seen][:per_kind]]
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in chosen:
+        model, baseline = (clips[name][f"arr_{i}"] for name in ("lumiere", "per_frame_baseline"))
+        gap = np.full_like(model[:, :, :2], 128)
+        pair = np.concatenate([model, gap, baseline], axis=2).repeat(scale, axis=1).repeat(scale, axis=2)
+        kind = "seen" if cases[i]["seen"] else "unseen"
+        save_video(pair, out / f"{kind}-{cases[i]['prompt'].replace(' ', '-')}.gif", fps=8)
+        rows.append(model)
+    make_contact_sheet(np.concatenate(rows), columns=len(rows[0]), scale=scale).save(out / "sheet.png")
+    return [cases[i]["prompt"] for i in chosen]
+
+
 def _done(folder: Path) -> bool:
     return (folder / "model_index.json").is_file()
 
@@ -161,7 +188,7 @@ def run(stage: str, workdir: Path) -> None:
     elif stage == "eval":
         import json
 
-        from ..eval.shapes import evaluate
+        from ..eval.shapes import evaluate, markdown_table
         from ..pipelines import LumierePipeline
 
         out = workdir / "eval"
@@ -171,6 +198,9 @@ def run(stage: str, workdir: Path) -> None:
         results["seconds_per_clip"] = seconds_per_clip(pipeline)
         results["training"] = {name: wall_time(workdir / name / "logs") for name in ("t2i", "video")}
         (out / "eval.json").write_text(json.dumps(results, indent=1))
+        (out / "eval.md").write_text(markdown_table(results) + "\n")
+    elif stage == "gallery":
+        print("\n".join(write_gallery(workdir / "eval", Path("docs/gallery"))))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,52 @@
+"""The shipped default model, ``lumiere/assets/shapes-tiny``: it loads with the standard
+``from_pretrained`` and generates a valid clip offline."""
+
+import decord
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from lumiere import LumierePipeline
+from lumiere.assets import DEFAULT_MODEL_DIR, default_model_dir
+from lumiere.cli import main as cli
+from lumiere.models import SpaceTimeUNet
+from lumiere.recipes.shapes_tiny import load_minilm
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return LumierePipeline.from_pretrained(default_model_dir(), dtype=torch.float32)
+
+
+def test_shipped_files_are_fp16_safetensors_and_the_unet_is_a_few_mb():
+    weights = sorted(DEFAULT_MODEL_DIR.glob("*/*.safetensors"))
+    assert {path.parent.name for path in weights} == {"unet", "text_encoder"}
+    for path in weights:
+        assert {tensor.dtype for tensor in load_file(path).values()} == {torch.float16}, path
+    assert (DEFAULT_MODEL_DIR / "unet" / "diffusion_pytorch_model.safetensors").stat().st_size < 16 * 2**20
+    assert (DEFAULT_MODEL_DIR / "README.md").is_file()
+
+
+def test_text_encoder_is_the_frozen_pretrained_minilm(pipe):
+    minilm, _ = load_minilm()
+    shipped = pipe.text_encoder.state_dict()
+    for name, weight in minilm.state_dict().items():
+        assert torch.equal(shipped[name], weight.half().float()), name
+
+
+def test_generates_a_clip_of_the_requested_size(pipe, tmp_path):
+    assert isinstance(pipe.unet, SpaceTimeUNet) and pipe.unet.config.temporal_cross_attention
+    frames = pipe(
+        "a red square moving left", num_frames=16, num_inference_steps=2, guidance_scale=3.0,
+        generator=torch.Generator().manual_seed(0),
+    ).frames  # fmt: skip
+    assert frames.shape == (1, 16, 32, 32, 3)
+    assert frames.min() >= 0 and frames.max() <= 1 and frames.std() > 0.05
+
+
+def test_lumiere_generate_uses_the_shipped_model_without_model_flag(tmp_path, capsys):
+    out = tmp_path / "clip.mp4"
+    assert cli(["generate", "a blue circle moving right", "--frames", "8", "--steps", "2", "--out", str(out)]) == 0
+    video = decord.VideoReader(str(out))
+    assert len(video) == 8 and video[0].shape == (32, 32, 3)
+    assert (tmp_path / "clip.png").is_file()
