@@ -10,7 +10,7 @@ from lumiere import LumierePipeline
 from lumiere.assets import DEFAULT_MODEL_DIR, default_model_dir
 from lumiere.cli import main as cli
 from lumiere.models import SpaceTimeUNet
-from lumiere.recipes.shapes_tiny import load_minilm
+from lumiere.models.minilm import MiniLMTextEncoder, minilm_dir
 
 
 @pytest.fixture(scope="module")
@@ -18,20 +18,23 @@ def pipe():
     return LumierePipeline.from_pretrained(default_model_dir(), dtype=torch.float32)
 
 
-def test_shipped_files_are_fp16_safetensors_and_the_unet_is_a_few_mb():
-    weights = sorted(DEFAULT_MODEL_DIR.glob("*/*.safetensors"))
-    assert {path.parent.name for path in weights} == {"unet", "text_encoder"}
-    for path in weights:
-        assert {tensor.dtype for tensor in load_file(path).values()} == {torch.float16}, path
-    assert (DEFAULT_MODEL_DIR / "unet" / "diffusion_pytorch_model.safetensors").stat().st_size < 16 * 2**20
+def test_shipped_weights_are_the_unet_alone_in_fp16_and_a_few_mb():
+    weights = sorted(DEFAULT_MODEL_DIR.glob("**/*.safetensors"))
+    assert [path.relative_to(DEFAULT_MODEL_DIR).as_posix() for path in weights] == ["unet/diffusion_pytorch_model.safetensors"]
+    assert {tensor.dtype for tensor in load_file(weights[0]).values()} == {torch.float16}
+    assert weights[0].stat().st_size < 16 * 2**20
+    assert sum(path.stat().st_size for path in DEFAULT_MODEL_DIR.glob("**/*") if path.is_file()) < 16 * 2**20
     assert (DEFAULT_MODEL_DIR / "README.md").is_file()
 
 
-def test_text_encoder_is_the_frozen_pretrained_minilm(pipe):
-    minilm, _ = load_minilm()
+def test_text_encoder_is_the_frozen_minilm_of_the_installed_package(pipe):
+    assert isinstance(pipe.text_encoder, MiniLMTextEncoder) and not pipe.text_encoder.training
+    assert not any(weight.requires_grad for weight in pipe.text_encoder.parameters())
+    packaged = load_file(minilm_dir() / "model.safetensors")
     shipped = pipe.text_encoder.state_dict()
-    for name, weight in minilm.state_dict().items():
-        assert torch.equal(shipped[name], weight.half().float()), name
+    assert set(shipped) <= set(packaged)
+    for name, weight in shipped.items():
+        assert torch.equal(weight, packaged[name].float()), name
 
 
 def test_generates_a_clip_of_the_requested_size(pipe, tmp_path):
