@@ -35,7 +35,7 @@ from diffusers import DDIMScheduler, IFPipeline, UNet2DConditionModel
 
 from ..assets import DEFAULT_MODEL_DIR
 from ..data.shapes import write_dataset
-from ..models.minilm import load_minilm
+from ..models.minilm import MiniLMTextEncoder, load_minilm
 from ..training import TrainConfig, train
 
 RESOLUTION = 32
@@ -175,7 +175,7 @@ def run(stage: str, workdir: Path) -> None:
 
         # The text encoder is saved as a reference to its package, not as a copy (runs
         # made before MiniLMTextEncoder existed hold a plain BertModel copy).
-        pipeline = LumierePipeline.from_pretrained(workdir / "video", text_encoder=load_minilm(MAX_TOKENS)[0])
+        pipeline = LumierePipeline.from_pretrained(workdir / "video", text_encoder=MiniLMTextEncoder.from_pretrained())
         for component in [path for path in DEFAULT_MODEL_DIR.iterdir() if path.is_dir()]:
             shutil.rmtree(component)
         pipeline.to(torch.float16).save_pretrained(DEFAULT_MODEL_DIR)
