@@ -1,11 +1,11 @@
-"""The denoising objective: targets, Min-SNR weights, video-shaped noise offset."""
+"""The denoising objective: timestep draws, targets, Min-SNR weights, video-shaped noise offset."""
 
 import pytest
 import torch
 from diffusers import DDPMScheduler
 from diffusers.training_utils import compute_snr
 
-from lumiere.training.objective import diffusion_loss, resolve_prediction_type, sample_noise
+from lumiere.training.objective import diffusion_loss, resolve_prediction_type, sample_noise, sample_timesteps
 
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
@@ -43,3 +43,24 @@ def test_auto_prediction_type_keeps_the_pretrained_one():
     assert resolve_prediction_type("auto", "epsilon", from_scratch=False) == "epsilon"
     assert resolve_prediction_type("auto", "epsilon", from_scratch=True) == "v_prediction"
     assert resolve_prediction_type("epsilon", "v_prediction", from_scratch=True) == "epsilon"
+
+
+def test_unbiased_timesteps_are_the_plain_uniform_draw():
+    drawn = sample_timesteps(64, 1000, torch.Generator().manual_seed(3))
+    assert torch.equal(drawn, torch.randint(0, 1000, (64,), generator=torch.Generator().manual_seed(3)))
+
+
+@pytest.mark.parametrize("strategy", ["later", "earlier"])
+def test_timestep_bias_favours_the_chosen_end(strategy):
+    # portion 0.1 at multiplier 9: the favoured tenth gets 0.9 / (0.9 + 0.9) = half the draws
+    drawn = sample_timesteps(20000, 1000, torch.Generator().manual_seed(0), strategy, 0.1, 9.0)
+    favoured = drawn >= 900 if strategy == "later" else drawn < 100
+    assert drawn.min() >= 0 and drawn.max() <= 999
+    assert favoured.float().mean().item() == pytest.approx(0.5, abs=0.02)
+    others = torch.bincount(drawn[~favoured], minlength=1000)
+    assert (others > 0).sum() > 850  # the rest of the range is still drawn
+
+
+def test_unknown_timestep_bias_is_refused_by_name():
+    with pytest.raises(ValueError, match="bias_strategy='middle'"):
+        sample_timesteps(4, 1000, torch.Generator(), "middle")

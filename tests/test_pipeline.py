@@ -3,6 +3,7 @@ import PIL.Image
 import pytest
 import torch
 from diffusers import DDPMScheduler, DiffusionPipeline
+from einops import rearrange
 
 from lumiere import LumierePipeline, LumierePipelineOutput, SpaceTimeUNet
 
@@ -163,6 +164,27 @@ def test_save_load_round_trip(pipe, tmp_path):
         assert (loaded.vae is None) == (pipe.vae is None)
         loaded.set_progress_bar_config(disable=True)
         assert np.abs(run(loaded).frames - expected).max() < 5e-4
+
+
+def test_noise_frame_correlation_is_config_and_shapes_the_initial_noise(pixel_pipe, tmp_path):
+    assert pixel_pipe.config.noise_frame_correlation == 0
+    shape = (1, 3, FRAMES, 16, 16)
+
+    def initial_noise(pipe):
+        return pipe.prepare_latents(*shape[:3], 16, 16, torch.float32, torch.device("cpu"), torch.Generator().manual_seed(0))
+
+    independent = initial_noise(pixel_pipe)
+    pixel_pipe.register_to_config(noise_frame_correlation=0.75)
+    pixel_pipe.save_pretrained(tmp_path / "saved")
+    loaded = LumierePipeline.from_pretrained(tmp_path / "saved")
+    assert loaded.config.noise_frame_correlation == 0.75
+    correlated = initial_noise(loaded)
+    frames = rearrange(correlated, "b c f h w -> f (b c h w)")
+    assert torch.corrcoef(frames).triu(1)[torch.ones(FRAMES, FRAMES).triu(1).bool()].mean() > 0.6
+    shared = correlated - 0.5 * independent  # sqrt(1 - 0.75) of the same i.i.d. draw, plus a part shared by all frames
+    assert torch.allclose(shared, shared[:, :, :1].expand_as(shared), atol=1e-6)
+    with pytest.raises(ValueError, match="noise_frame_correlation=1.5 is invalid"):
+        LumierePipeline(**loaded.components, noise_frame_correlation=1.5)
 
 
 def test_from_text_to_image_folder(sd_folder):

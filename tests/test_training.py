@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from diffusers import DiffusionPipeline
+from einops import rearrange
 
 from lumiere import LumierePipeline
 from lumiere.data.shapes import write_dataset
@@ -96,6 +97,29 @@ def test_text_dropout_replaces_captions_with_the_empty_prompt(files, tmp_path, m
     train(_config(files, tmp_path / "run", text_dropout=0.5, max_train_steps=16, train_batch_size=2))
     assert len(captions) == 32
     assert 6 <= captions.count("") <= 26  # Binomial(32, 0.5), seeded
+
+
+def test_timestep_bias_reaches_the_training_draw(files, tmp_path, monkeypatch):
+    import lumiere.training.trainer as trainer
+
+    drawn = []
+    sample = trainer.sample_timesteps
+    monkeypatch.setattr(trainer, "sample_timesteps", lambda *args: drawn.append(sample(*args)) or drawn[-1])
+    train(_config(files, tmp_path / "run", max_train_steps=4, train_batch_size=2, timestep_bias_strategy="later",
+                  timestep_bias_portion=0.05, timestep_bias_multiplier=1e6))  # fmt: skip
+    assert len(drawn) == 4 and all((t >= 950).all() for t in drawn)
+
+
+def test_noise_frame_correlation_trains_and_is_saved_for_sampling(files, tmp_path, monkeypatch):
+    import lumiere.training.trainer as trainer
+
+    noises = []
+    sample = trainer.sample_noise
+    monkeypatch.setattr(trainer, "sample_noise", lambda *args: noises.append(sample(*args)) or noises[-1])
+    train(_config(files, tmp_path / "run", max_train_steps=2, train_batch_size=2, noise_frame_correlation=0.9))
+    frames = rearrange(torch.cat(noises), "b c f h w -> f (b c h w)")
+    assert torch.corrcoef(frames)[0, 1:].min() > 0.8
+    assert LumierePipeline.from_pretrained(tmp_path / "run").config.noise_frame_correlation == 0.9
 
 
 def test_gradient_accumulation_counts_optimizer_steps(files, tmp_path, monkeypatch):

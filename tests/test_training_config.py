@@ -37,6 +37,11 @@ def test_resolved_config_round_trips(tmp_path):
         ({"num_frames": 0}, "num_frames=0 is invalid"),
         ({"text_dropout": 1.5}, "text_dropout=1.5 is invalid"),
         ({"checkpoints_total_limit": 0}, "checkpoints_total_limit=0 is invalid"),
+        ({"timestep_bias_strategy": "middle"}, "timestep_bias_strategy='middle' is invalid; choose one of none, later, earlier"),
+        ({"timestep_bias_portion": 0.0}, "timestep_bias_portion=0.0 is invalid"),
+        ({"noise_frame_correlation": 1.0}, "noise_frame_correlation=1.0 is invalid"),
+        ({"mode": "image", "noise_frame_correlation": 0.5}, "noise_frame_correlation=0.5 is invalid in mode='image'"),
+        ({"timestep_bias_multiplier": -1.0}, "timestep_bias_multiplier=-1.0 is invalid"),
     ],
 )
 def test_invalid_values_are_named(values, message):

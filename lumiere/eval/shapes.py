@@ -50,13 +50,14 @@ def prompt_set(num_prompts: int = 64, seed: int = 0) -> list[Case]:
 
 def per_frame_baseline(pipeline: LumierePipeline) -> LumierePipeline:
     """The same text-to-image U-Net with no temporal layers or resampling: each frame is
-    denoised independently, as a text-to-image model sampled frame by frame."""
+    denoised independently, as a text-to-image model sampled frame by frame, from the
+    same initial noise as ``pipeline`` (frame correlation included)."""
     unet2d = pipeline.unet.to_unet2d()
     levels = len(unet2d.config.down_block_types) - 1
     unet = SpaceTimeUNet.from_unet2d(unet2d, temporal_downsample=[False] * levels)
     return LumierePipeline(
         unet=unet, scheduler=pipeline.scheduler, text_encoder=pipeline.text_encoder, tokenizer=pipeline.tokenizer,
-        vae=pipeline.vae,
+        vae=pipeline.vae, noise_frame_correlation=pipeline.config.noise_frame_correlation,
     )  # fmt: skip
 
 

@@ -18,12 +18,12 @@ from diffusers import AutoencoderKL, DiffusionPipeline
 from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.schedulers import KarrasDiffusionSchedulers, SchedulerMixin
 from diffusers.utils import BaseOutput
-from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 from einops import rearrange
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..models.space_time_unet import SpaceTimeUNet, check_multiple
+from ..noise import check_frame_correlation, video_noise
 from ..performance import fast_autocast
 
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
@@ -67,6 +67,11 @@ class LumierePipeline(DiffusionPipeline):
             hidden states are the cross-attention context.
         tokenizer (`PreTrainedTokenizerBase`): the encoder's tokenizer.
         vae ([`AutoencoderKL`], *optional*): None for a pixel-space model.
+
+    Config:
+        noise_frame_correlation (`float`, defaults to 0): the correlation between the
+            frames of the initial noise (see [`lumiere.noise.video_noise`]); the value the
+            U-Net was trained with, which training records here.
     """
 
     model_cpu_offload_seq = "text_encoder->unet->vae"
@@ -80,9 +85,12 @@ class LumierePipeline(DiffusionPipeline):
         text_encoder: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
         vae: AutoencoderKL | None = None,
+        noise_frame_correlation: float = 0.0,
     ):
         super().__init__()
+        check_frame_correlation(noise_frame_correlation)
         self.register_modules(unet=unet, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer, vae=vae)
+        self.register_to_config(noise_frame_correlation=noise_frame_correlation)
         self.video_processor = VideoProcessor(do_resize=False, vae_scale_factor=self.vae_scale_factor)
 
     @classmethod
@@ -187,12 +195,13 @@ class LumierePipeline(DiffusionPipeline):
         generator: torch.Generator | list[torch.Generator] | None,
         latents: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Initial noise ``(B, C, F, H / s, W / s)``, scaled by the scheduler's initial sigma."""
+        """Initial noise ``(B, C, F, H / s, W / s)``, its frames correlated as the config's
+        ``noise_frame_correlation`` says, scaled by the scheduler's initial sigma."""
         shape = (batch_size, num_channels, num_frames, height // self.vae_scale_factor, width // self.vae_scale_factor)
         if isinstance(generator, list) and len(generator) != batch_size:
             raise ValueError(f"generator is a list of {len(generator)}; pass one per video ({batch_size}) or a single one")
         if latents is None:
-            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+            latents = video_noise(shape, generator, self.config.noise_frame_correlation, device, dtype)
         elif tuple(latents.shape) != shape:
             raise ValueError(f"latents has shape {tuple(latents.shape)}; expected {shape}")
         else:

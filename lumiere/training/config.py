@@ -18,11 +18,14 @@ from typing import Any, Sequence
 
 import yaml
 
+from ..noise import check_frame_correlation
+
 PREDICTION_TYPES = ("auto", "v_prediction", "epsilon")
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
 MODES = ("video", "image")
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
 REPORT_TO = ("tensorboard", "none")
+TIMESTEP_BIAS = ("none", "later", "earlier")
 
 
 def _option(default: Any, help: str, choices: Sequence[str] | None = None) -> Any:
@@ -103,6 +106,16 @@ class TrainConfig:
         PREDICTION_TYPES,
     )
     snr_gamma: float | None = _option(None, "Min-SNR loss weighting with this gamma (5.0 is usual; none: plain MSE).")
+    timestep_bias_strategy: str = _option(
+        "none", "Draw the noisiest ('later') or cleanest ('earlier') timesteps more often than the others.", TIMESTEP_BIAS
+    )
+    timestep_bias_portion: float = _option(0.25, "With a bias: the fraction of the timesteps that is favoured.")
+    timestep_bias_multiplier: float = _option(1.0, "With a bias: how many times as often a favoured timestep is drawn.")
+    noise_frame_correlation: float = _option(
+        0.0,
+        "Video mode: the correlation of the noise between a clip's frames (PYoCo's mixed noise; 0: independent). "
+        "Saved in the pipeline's config, so that sampling draws the same.",
+    )
     noise_offset: float = _option(0.0, "Scale of a per-clip, per-channel noise offset, shaped (B, C, 1, 1, 1).")
     text_dropout: float = _option(0.1, "Fraction of captions replaced by '' so classifier-free guidance works.")
     # --- EMA
@@ -127,6 +140,15 @@ class TrainConfig:
                 raise ValueError(f"{spec.name}={getattr(self, spec.name)!r} is invalid; choose one of {', '.join(choices)}")
         if not 0 <= self.text_dropout < 1:
             raise ValueError(f"text_dropout={self.text_dropout} is invalid; it must be in [0, 1)")
+        check_frame_correlation(self.noise_frame_correlation)
+        if self.mode == "image" and self.noise_frame_correlation:
+            raise ValueError(
+                f"noise_frame_correlation={self.noise_frame_correlation} is invalid in mode='image'; images have no frames"
+            )
+        if not 0 < self.timestep_bias_portion <= 1:
+            raise ValueError(f"timestep_bias_portion={self.timestep_bias_portion} is invalid; it must be in (0, 1]")
+        if self.timestep_bias_multiplier <= 0:
+            raise ValueError(f"timestep_bias_multiplier={self.timestep_bias_multiplier} is invalid; it must be positive")
         if self.checkpoints_total_limit is not None and self.checkpoints_total_limit < 1:
             raise ValueError(f"checkpoints_total_limit={self.checkpoints_total_limit} is invalid; use at least 1 or none")
 

@@ -1,5 +1,5 @@
-"""The denoising objective: noising, targets and loss weights, for images ``(B, C, H, W)``
-and videos ``(B, C, F, H, W)`` alike."""
+"""The denoising objective: timesteps, noising, targets and loss weights, for images
+``(B, C, H, W)`` and videos ``(B, C, F, H, W)`` alike."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler
 from diffusers.training_utils import compute_snr
+
+from ..noise import video_noise
 
 
 def resolve_prediction_type(requested: str, pretrained: str, from_scratch: bool) -> str:
@@ -19,12 +21,42 @@ def resolve_prediction_type(requested: str, pretrained: str, from_scratch: bool)
     return "v_prediction" if from_scratch else pretrained
 
 
-def sample_noise(
-    shape: tuple[int, ...], offset: float, generator: torch.Generator, device: torch.device, dtype: torch.dtype
+def sample_timesteps(
+    batch_size: int,
+    num_train_timesteps: int,
+    generator: torch.Generator,
+    bias_strategy: str = "none",
+    bias_portion: float = 0.25,
+    bias_multiplier: float = 1.0,
 ) -> torch.Tensor:
-    """Gaussian noise plus ``offset`` times a per-sample, per-channel constant, shaped
-    ``(B, C, 1, ...)`` so that on video the offset is shared by every frame and pixel."""
-    noise = torch.randn(shape, generator=generator)
+    """Training timesteps, shaped ``(B,)``: uniform, or with the ``bias_portion`` of
+    noisiest (``'later'``) or cleanest (``'earlier'``) timesteps drawn ``bias_multiplier``
+    times as often as the others. A video's layout and motion are decided in the first
+    few sampling steps, where the noise is nearly total; ``'later'`` trains there more."""
+    if bias_strategy == "none":
+        return torch.randint(0, num_train_timesteps, (batch_size,), generator=generator)
+    if bias_strategy not in ("earlier", "later"):
+        raise ValueError(f"bias_strategy={bias_strategy!r} is invalid; choose one of none, earlier, later")
+    weights = torch.ones(num_train_timesteps)
+    biased = max(1, round(bias_portion * num_train_timesteps))
+    weights[-biased:] = bias_multiplier
+    if bias_strategy == "earlier":
+        weights = weights.flip(0)
+    return torch.multinomial(weights, batch_size, replacement=True, generator=generator)
+
+
+def sample_noise(
+    shape: tuple[int, ...],
+    offset: float,
+    generator: torch.Generator,
+    device: torch.device,
+    dtype: torch.dtype,
+    frame_correlation: float = 0.0,
+) -> torch.Tensor:
+    """Gaussian noise (frames correlated as :func:`lumiere.noise.video_noise` says) plus
+    ``offset`` times a per-sample, per-channel constant, shaped ``(B, C, 1, ...)`` so that
+    on video the offset is shared by every frame and pixel."""
+    noise = video_noise(shape, generator, frame_correlation)
     if offset:
         noise = noise + offset * torch.randn(shape[:2] + (1,) * (len(shape) - 2), generator=generator)
     return noise.to(device=device, dtype=dtype)

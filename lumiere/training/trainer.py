@@ -37,7 +37,7 @@ from ..pipelines.text_to_video import LumierePipeline, encode_text
 from ..video import save_contact_sheet, save_video
 from . import checkpoints
 from .config import TrainConfig
-from .objective import diffusion_loss, resolve_prediction_type, sample_noise
+from .objective import diffusion_loss, resolve_prediction_type, sample_noise, sample_timesteps
 
 logger = get_logger("lumiere.train")
 
@@ -319,8 +319,13 @@ def _loss(
     pixels = batch["pixel_values"].to(device)
     clean = _encode_pixels(vae, pixels, generator)
     batch_size = clean.shape[0]
-    noise = sample_noise(tuple(clean.shape), config.noise_offset, generator, device, clean.dtype)
-    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (batch_size,), generator=generator).to(device)
+    noise = sample_noise(
+        tuple(clean.shape), config.noise_offset, generator, device, clean.dtype, config.noise_frame_correlation
+    )
+    timesteps = sample_timesteps(
+        batch_size, scheduler.config.num_train_timesteps, generator, config.timestep_bias_strategy,
+        config.timestep_bias_portion, config.timestep_bias_multiplier,
+    ).to(device)  # fmt: skip
     dropped = torch.rand(batch_size, generator=generator) < config.text_dropout
     captions = ["" if drop else text for text, drop in zip(batch["text"], dropped.tolist())]
     with torch.no_grad():
@@ -377,8 +382,9 @@ def _pipeline(parts: _Components, unet: torch.nn.Module, scheduler: Any, config:
         levels = len(unet.config.down_block_types) - 1
         unet = SpaceTimeUNet.from_unet2d(unet, temporal_downsample=[False] * levels)
     return LumierePipeline(
-        unet=unet, scheduler=scheduler, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer, vae=parts.vae
-    )
+        unet=unet, scheduler=scheduler, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer, vae=parts.vae,
+        noise_frame_correlation=config.noise_frame_correlation,
+    )  # fmt: skip
 
 
 @torch.no_grad()
