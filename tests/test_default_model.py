@@ -53,3 +53,21 @@ def test_lumiere_generate_uses_the_shipped_model_without_model_flag(tmp_path, ca
     video = decord.VideoReader(str(out))
     assert len(video) == 8 and video[0].shape == (32, 32, 3)
     assert (tmp_path / "clip.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "load",
+    [
+        "from lumiere import LumierePipeline; LumierePipeline.from_pretrained(DEFAULT_MODEL_DIR)",
+        "import lumiere; from diffusers import DiffusionPipeline; DiffusionPipeline.from_pretrained(DEFAULT_MODEL_DIR)",
+    ],
+)
+def test_loads_in_a_fresh_interpreter_with_only_the_documented_imports(load):
+    """As the model card shows it: no import of the text encoder's module beforehand (this
+    process has imported it already, so the check needs a new one)."""
+    import subprocess
+    import sys
+
+    code = f"from lumiere.assets import DEFAULT_MODEL_DIR; {load}; print('loaded')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "loaded" in result.stdout, result.stderr[-2000:]
