@@ -9,6 +9,7 @@ from diffusers import DDPMScheduler
 from diffusers.training_utils import compute_snr
 
 from ..noise import video_noise
+from .config import TIMESTEP_BIAS
 
 
 def resolve_prediction_type(requested: str, pretrained: str, from_scratch: bool) -> str:
@@ -35,8 +36,8 @@ def sample_timesteps(
     few sampling steps, where the noise is nearly total; ``'later'`` trains there more."""
     if bias_strategy == "none":
         return torch.randint(0, num_train_timesteps, (batch_size,), generator=generator)
-    if bias_strategy not in ("earlier", "later"):
-        raise ValueError(f"bias_strategy={bias_strategy!r} is invalid; choose one of none, earlier, later")
+    if bias_strategy not in TIMESTEP_BIAS:
+        raise ValueError(f"bias_strategy={bias_strategy!r} is invalid; choose one of {', '.join(TIMESTEP_BIAS)}")
     weights = torch.ones(num_train_timesteps)
     biased = max(1, round(bias_portion * num_train_timesteps))
     weights[-biased:] = bias_multiplier
