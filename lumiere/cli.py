@@ -221,6 +221,7 @@ def _eval(args: argparse.Namespace) -> int:
         raise ValueError(f"--prompts {args.prompts} is too few; use at least 2 (one seen, one unseen)")
     import torch
 
+    from .eval import direction_word
     from .eval.shapes import evaluate, markdown_table
     from .pipelines import LumierePipeline
 
@@ -229,6 +230,10 @@ def _eval(args: argparse.Namespace) -> int:
     results = evaluate(pipe, num_prompts=args.prompts, num_frames=args.frames, steps=args.steps,
                        guidance=args.guidance, baseline=args.baseline, seed=args.seed, save_dir=args.out)  # fmt: skip
     print(markdown_table(results))
+    if "direction_word" in results:
+        rows = [direction_word.DirectionWordRow(**row) for row in results["direction_word"]]
+        print("\nDirection-word probe (one-step estimates of noised ground-truth clips):")
+        print(direction_word.markdown_table(rows))
     print(f"wrote {args.out / 'eval.json'}")
     return 0
 

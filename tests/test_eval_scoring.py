@@ -261,6 +261,7 @@ def test_evaluate_runs_a_model_and_its_per_frame_baseline(tmp_path):
         assert results[model]["seen"]["num_clips"] == 2 and results[model]["unseen"]["num_clips"] == 2
         assert len(results[model]["clips"]) == 4
     assert (tmp_path / "eval.json").is_file() and (tmp_path / "lumiere-clips.npz").is_file()
+    assert [row["timestep"] for row in results["direction_word"]] == [950, 850, 700]
 
 
 def test_generated_clips_do_not_depend_on_the_batch_size():

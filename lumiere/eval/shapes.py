@@ -5,6 +5,9 @@ training, and *unseen* ones, the held-out triples of :data:`lumiere.data.shapes.
 (every colour, shape and motion was trained, never in that combination). The same
 prompts, seeds and sampler settings also run through a **per-frame baseline**: the
 model's own text-to-image U-Net with no temporal layers, every frame denoised on its own.
+For pixel-space models the results also hold the direction-word probe
+(:mod:`lumiere.eval.direction_word`), which tells whether the U-Net reads the direction
+word at all.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 from ..data.shapes import COMBINATIONS, HELD_OUT, describe
 from ..models.space_time_unet import SpaceTimeUNet
 from ..pipelines.text_to_video import LumierePipeline
+from .direction_word import direction_word_probe
 from .scoring import chance_levels, score_clip, summarize
 
 
@@ -106,7 +110,8 @@ def evaluate(
     seed: int = 0,
     save_dir: str | Path | None = None,
 ) -> dict:
-    """Scores of ``pipeline`` (and of its per-frame baseline) on :func:`prompt_set`."""
+    """Scores of ``pipeline`` (and of its per-frame baseline) on :func:`prompt_set`, and
+    for a pixel-space ``pipeline`` its direction-word probe rows (``"direction_word"``)."""
     cases = prompt_set(num_prompts, seed)
     results = {"settings": dict(num_prompts=num_prompts, num_frames=num_frames, steps=steps, guidance=guidance, seed=seed),
                "chance": chance_levels()}  # fmt: skip
@@ -118,6 +123,9 @@ def evaluate(
         results[name] = _report(cases, clips)
         if save_dir is not None:
             np.savez_compressed(Path(save_dir) / f"{name}-clips.npz", *clips)
+    if pipeline.vae is None:
+        rows = direction_word_probe(pipeline, num_frames=num_frames, seed=seed)
+        results["direction_word"] = [asdict(row) for row in rows]
     if save_dir is not None:
         (Path(save_dir) / "eval.json").write_text(json.dumps(results, indent=1))
     return results

@@ -1,0 +1,79 @@
+import pytest
+import torch
+
+from lumiere.data.shapes import caption, render_clip, sample_specs, track
+from lumiere.eval.direction_word import OPPOSITE, clean_estimate, direction_word_probe, displacement
+from lumiere.testing import make_scheduler
+
+
+def _as_tensor(frames):
+    return torch.from_numpy(frames).float().div(127.5).sub(1).permute(3, 0, 1, 2)[None]  # (1, C, F, H, W)
+
+
+def test_displacement_follows_the_rendered_track_and_its_sign():
+    triples = [("red", "circle", motion) for motion in OPPOSITE]
+    for spec in sample_specs(8, seed=1, include_only=triples):
+        clip = _as_tensor(render_clip(spec, 8, 32))
+        centre = track(spec, 8, 32).center  # (F, 2) x, y in pixels
+        step = centre[-1] - centre[0]
+        expected = {"moving right": step[0], "moving left": -step[0], "moving down": step[1], "moving up": -step[1]}
+        moved = displacement(clip, [spec.motion]).item()
+        assert moved > 5 and moved == pytest.approx(expected[spec.motion], abs=1.0)
+        assert displacement(clip, [OPPOSITE[spec.motion]]).item() == pytest.approx(-moved)
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
+def test_clean_estimate_inverts_the_noising_for_each_prediction_type(prediction_type):
+    scheduler = make_scheduler(prediction_type)
+    generator = torch.Generator().manual_seed(0)
+    clean, noise = torch.randn(2, 3, 4, 8, 8, generator=generator), torch.randn(2, 3, 4, 8, 8, generator=generator)
+    t = torch.tensor([100, 900])
+    noisy = scheduler.add_noise(clean, noise, t)
+    target = {"epsilon": noise, "v_prediction": scheduler.get_velocity(clean, noise, t), "sample": clean}
+    assert torch.allclose(clean_estimate(scheduler, noisy, target[prediction_type], t), clean, atol=1e-3)
+
+
+def _pixel_pipeline():
+    from lumiere import LumierePipeline
+    from lumiere.testing import make_pixel_t2i_pipeline
+
+    return LumierePipeline.from_text_to_image(make_pixel_t2i_pipeline())
+
+
+def test_probe_reports_each_timestep_and_a_text_blind_model_scores_no_effect(monkeypatch):
+    import lumiere.eval.direction_word as probe
+    from lumiere.testing import MAX_TOKENS, TEXT_DIM
+
+    def encode_each_caption_apart(text_encoder, tokenizer, text, device):
+        # The tiny test tokenizer has no word for "left" or "right": give every caption its own context.
+        seeds = [sum(map(ord, line)) for line in text]
+        return torch.stack([torch.randn(MAX_TOKENS, TEXT_DIM, generator=torch.Generator().manual_seed(s)) for s in seeds])
+
+    monkeypatch.setattr(probe, "encode_text", encode_each_caption_apart)
+    pipe = _pixel_pipeline()
+    rows = direction_word_probe(pipe, timesteps=(900, 500), num_clips=4, num_frames=4)
+    assert [row.timestep for row in rows] == [900, 500]
+    assert all(row.data > 2 for row in rows)  # the clean clips do move the stated way
+    assert rows[0].true_word != rows[0].opposite_word  # the tiny model's cross-attention reads the text
+
+    unet_forward = pipe.unet.forward
+    pipe.unet.forward = lambda sample, t, encoder_hidden_states, **kw: unet_forward(
+        sample, t, torch.zeros_like(encoder_hidden_states), **kw
+    )
+    blind = direction_word_probe(pipe, timesteps=(900,), num_clips=4, num_frames=4)
+    assert blind[0].true_word == blind[0].opposite_word and blind[0].true_word_mse == blind[0].opposite_word_mse
+
+
+def test_probe_refuses_latent_pipelines_and_empty_probes():
+    from lumiere import LumierePipeline
+    from lumiere.testing import make_sd_pipeline
+
+    with pytest.raises(ValueError, match="latent pipeline"):
+        direction_word_probe(LumierePipeline.from_text_to_image(make_sd_pipeline()))
+    with pytest.raises(ValueError, match="num_clips must be >= 1, got 0"):
+        direction_word_probe(_pixel_pipeline(), num_clips=0)
+
+
+def test_opposite_captions_swap_only_the_direction():
+    spec = sample_specs(1, seed=0, include_only=[("blue", "square", "moving up")])[0]
+    assert caption(spec).replace(spec.motion, OPPOSITE[spec.motion]) == "a blue square moving down"
