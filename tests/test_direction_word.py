@@ -70,8 +70,13 @@ def test_probe_refuses_latent_pipelines_and_empty_probes():
 
     with pytest.raises(ValueError, match="latent pipeline"):
         direction_word_probe(LumierePipeline.from_text_to_image(make_sd_pipeline()))
+    pipe = _pixel_pipeline()
     with pytest.raises(ValueError, match="num_clips must be >= 1, got 0"):
-        direction_word_probe(_pixel_pipeline(), num_clips=0)
+        direction_word_probe(pipe, num_clips=0)
+    with pytest.raises(ValueError, match="num_frames must be >= 2"):
+        direction_word_probe(pipe, num_frames=1)
+    with pytest.raises(ValueError, match=r"timesteps must be .* \[0, 1000\), got \[1000\]"):
+        direction_word_probe(pipe, timesteps=(1000,))
 
 
 def test_opposite_captions_swap_only_the_direction():

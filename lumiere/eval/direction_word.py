@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from einops import rearrange
 
 from ..data.shapes import COMBINATIONS, caption, render_clip, sample_specs
 from ..pipelines.text_to_video import LumierePipeline, encode_text
@@ -83,13 +84,17 @@ def direction_word_probe(
         raise ValueError("direction_word_probe reads pixels; got a latent pipeline (pipeline.vae is set)")
     if num_clips < 1:
         raise ValueError(f"num_clips must be >= 1, got {num_clips}")
+    if num_frames < 2:
+        raise ValueError(f"num_frames must be >= 2 (a displacement needs a first and a last frame), got {num_frames}")
+    limit = pipeline.scheduler.config.num_train_timesteps
+    if not timesteps or any(not 0 <= int(t) < limit for t in timesteps):
+        raise ValueError(f"timesteps must be a non-empty list of values in [0, {limit}), got {list(timesteps)}")
     unet, device = pipeline.unet, pipeline._execution_device
     size = unet.config.unet2d_config["sample_size"]
     triples = [(colour, shape, motion) for colour, shape, motion in COMBINATIONS if motion in OPPOSITE]
     specs = sample_specs(num_clips, seed, include_only=triples)
     clean = torch.from_numpy(np.stack([render_clip(spec, num_frames, size) for spec in specs]))
-    clean = clean.to(device=device, dtype=torch.float32).div(127.5).sub(1)
-    clean = clean.permute(0, 4, 1, 2, 3)  # (B, F, H, W, C) -> (B, C, F, H, W)
+    clean = rearrange(clean.to(device=device, dtype=torch.float32).div(127.5).sub(1), "b f h w c -> b c f h w")
     motions = [spec.motion for spec in specs]
     captions = {
         "true": [caption(spec) for spec in specs],
