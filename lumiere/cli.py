@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--temporal-cross-attention", action="store_true",
         help="temporal attention layers also attend to the text (for motion described in words)",
     )  # fmt: skip
+    inflate.add_argument(
+        "--temporal-attention-spatial-positions", action="store_true",
+        help="temporal attention tokens also carry their (y, x) position (to place motion the text names)",
+    )  # fmt: skip
     inflate.add_argument("--dtype", choices=DTYPES, default="float32", help="dtype of the saved weights")
 
     generate = commands.add_parser("generate", help="generate a clip from a prompt")
@@ -156,6 +160,7 @@ def _inflate(args: argparse.Namespace) -> int:
         temporal_attention_head_dim=args.temporal_attention_head_dim,
         temporal_kernel_size=args.temporal_kernel_size,
         temporal_cross_attention=args.temporal_cross_attention,
+        temporal_attention_spatial_positions=args.temporal_attention_spatial_positions,
     )
     dtype = getattr(torch, args.dtype)
     if dtype != pipe.unet.dtype:

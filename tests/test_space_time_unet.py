@@ -6,7 +6,13 @@ from diffusers import UNet2DConditionModel
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
 from lumiere import SpaceTimeUNet
-from lumiere.models.temporal import TemporalAttentionBlock, TemporalConvBlock, TemporalDownsample, TemporalUpsample
+from lumiere.models.temporal import (
+    TemporalAttentionBlock,
+    TemporalConvBlock,
+    TemporalDownsample,
+    TemporalUpsample,
+    grid_positions,
+)
 
 from lumiere.testing import SD_UNET, TEXT_DIM, make_unet2d
 
@@ -291,3 +297,38 @@ def test_temporal_cross_attention_starts_as_identity_and_reads_each_clips_text(k
     assert torch.equal(text[0], text[per_clip - 1]) and not torch.equal(text[0], text[per_clip])
     # In the graph (zero gradient at init, behind the zero-initialized block projection).
     assert all(p.grad is not None for n, p in model.named_temporal_parameters() if "attn_cross" in n)
+
+
+def test_grid_positions_give_every_position_its_own_embedding():
+    grid = grid_positions(3, 5, 8, torch.device("cpu"), torch.float32)
+    assert grid.shape == (15, 8)
+    assert torch.cdist(grid, grid).add(torch.eye(15)).min() > 0.1  # all rows distinct
+    # Row-major (y, x): x in the first half of the channels, y in the second.
+    assert torch.equal(grid[1, 4:], grid[0, 4:]) and torch.equal(grid[5, :4], grid[0, :4])
+
+
+def test_spatial_positions_let_the_attention_block_tell_positions_apart():
+    """On features that are the same at every position (what high noise looks like to the
+    block once averaged), only the block with spatial positions can answer differently
+    per position; both start as the identity."""
+    hidden = torch.randn(2 * 4, 16, 1, 1).expand(-1, -1, 3, 3).contiguous()  # (B * F, C, H, W)
+    for spatial, varies in ((False, False), (True, True)):
+        torch.manual_seed(0)
+        block = TemporalAttentionBlock(16, num_layers=1, head_dim=8, norm_num_groups=4, spatial_positions=spatial)
+        with torch.no_grad():
+            assert torch.equal(block(hidden, 4), hidden)
+            torch.nn.init.normal_(block.proj_out.weight, std=0.1)
+            out = block(hidden, 4)
+        spread = (out - out[..., :1, :1]).abs().max().item()
+        assert (spread > 1e-3) == varies, (spatial, spread)
+
+
+def test_spatial_positions_option_reaches_the_coarsest_blocks_and_round_trips(tmp_path):
+    unet = make_unet2d("latent")
+    model = SpaceTimeUNet.from_unet2d(unet, temporal_attention_spatial_positions=True)
+    blocks = [m for m in model.modules() if isinstance(m, TemporalAttentionBlock)]
+    assert blocks and all(block.spatial_positions for block in blocks)
+    model.save_pretrained(tmp_path / "stunet")
+    assert SpaceTimeUNet.from_pretrained(tmp_path / "stunet").config.temporal_attention_spatial_positions
+    with pytest.raises(ValueError, match="divisible by 4.*channels=18"):
+        TemporalAttentionBlock(18, head_dim=6, norm_num_groups=2, spatial_positions=True)

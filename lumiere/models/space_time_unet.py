@@ -119,6 +119,10 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         temporal_cross_attention (`bool`, defaults to False): Whether the temporal attention
             layers also attend to the text. Lumiere's do not; turn it on when motion is
             described only in words that frozen 2D layers, trained on stills, barely encode.
+        temporal_attention_spatial_positions (`bool`, defaults to False): Whether the
+            temporal attention tokens also carry their ``(y, x)`` position (and frame index)
+            from the start. Lumiere's do not; with it the coarsest level can place an object
+            along a direction the text names even where the noisy input does not show it.
     """
 
     _supports_gradient_checkpointing = True
@@ -134,6 +138,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         temporal_attention_head_dim: int = 64,
         temporal_kernel_size: int = 3,
         temporal_cross_attention: bool = False,
+        temporal_attention_spatial_positions: bool = False,
     ):
         super().__init__()
         _check_unet2d_config(unet2d_config)
@@ -168,6 +173,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
                 return TemporalAttentionBlock(
                     channels, temporal_attention_layers, temporal_attention_head_dim, groups, eps,
                     cross_attention_dim=text_dim if temporal_cross_attention else None,
+                    spatial_positions=temporal_attention_spatial_positions,
                 )  # fmt: skip
             return TemporalConvBlock(channels, groups, temporal_kernel_size, eps)
 
@@ -204,6 +210,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         temporal_attention_head_dim: int = 64,
         temporal_kernel_size: int = 3,
         temporal_cross_attention: bool = False,
+        temporal_attention_spatial_positions: bool = False,
         load_weights: bool = True,
     ) -> "SpaceTimeUNet":
         """Inflate a text-to-image U-Net.
@@ -221,6 +228,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
             temporal_attention_head_dim=temporal_attention_head_dim,
             temporal_kernel_size=temporal_kernel_size,
             temporal_cross_attention=temporal_cross_attention,
+            temporal_attention_spatial_positions=temporal_attention_spatial_positions,
         )
         if load_weights:
             model.load_unet2d_state_dict(unet.state_dict())

@@ -123,6 +123,18 @@ def frame_positions(num_frames: int, dim: int, device: torch.device, dtype: torc
     return get_1d_sincos_pos_embed_from_grid(dim, positions, dtype=torch.float32).to(dtype)
 
 
+def grid_positions(height: int, width: int, dim: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Sinusoidal embedding of the ``(y, x)`` grid, row-major: ``(H * W, dim)``, the first half
+    of the channels for x, the second for y (the layout of diffusers' 2D patch embeddings)."""
+    y, x = torch.meshgrid(
+        torch.arange(height, device=device, dtype=torch.float32),
+        torch.arange(width, device=device, dtype=torch.float32),
+        indexing="ij",
+    )
+    axes = [get_1d_sincos_pos_embed_from_grid(dim // 2, axis.flatten(), output_type="pt") for axis in (x, y)]
+    return torch.cat(axes, dim=1).to(dtype)
+
+
 class TemporalAttentionBlock(nn.Module):
     """Attention-based inflation block (Lumiere, coarsest level): stacked 1D temporal
     self-attention layers between a per-frame group norm and a zero-initialized projection.
@@ -130,6 +142,11 @@ class TemporalAttentionBlock(nn.Module):
     Each spatial position attends over the frames of its own clip. With
     ``cross_attention_dim`` each layer also attends to the text, so motion described only
     in words (which frozen 2D layers trained on stills barely encode) reaches the frames.
+
+    With ``spatial_positions`` every token also carries its frame index and its ``(y, x)``
+    position from the start (added after ``proj_in``). At high noise the features at
+    different positions look alike, so without it the block cannot tell where it is and
+    cannot place a moving object along the direction the text names.
 
     Input and output: ``(B * F, C, H, W)``; ``encoder_hidden_states`` ``(B * F, L, D)`` and
     ``encoder_attention_mask`` ``(B * F, 1, L)`` (additive) as the 2D layers get them.
@@ -143,10 +160,14 @@ class TemporalAttentionBlock(nn.Module):
         norm_num_groups: int = 32,
         eps: float = 1e-5,
         cross_attention_dim: int | None = None,
+        spatial_positions: bool = False,
     ):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"temporal_attention_layers must be >= 1, got {num_layers}")
+        if spatial_positions and channels % 4:
+            raise ValueError(f"spatial_positions needs channels divisible by 4 (2 axes, sin and cos); got channels={channels}")
+        self.spatial_positions = spatial_positions
         num_heads = max(1, channels // head_dim)
         if channels % num_heads != 0:
             raise ValueError(f"channels={channels} cannot be split into {num_heads} heads of head_dim={head_dim}")
@@ -166,9 +187,13 @@ class TemporalAttentionBlock(nn.Module):
         encoder_attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         height, width = hidden_states.shape[-2:]
-        tokens = rearrange(self.norm(hidden_states), "(b f) c h w -> (b h w) f c", f=num_frames)
+        tokens = rearrange(self.norm(hidden_states), "(b f) c h w -> b (h w) f c", f=num_frames)
         tokens = self.proj_in(tokens)
         positions = frame_positions(num_frames, tokens.shape[-1], tokens.device, tokens.dtype)
+        if self.spatial_positions:
+            grid = grid_positions(height, width, tokens.shape[-1], tokens.device, tokens.dtype)
+            tokens = tokens + positions + rearrange(grid, "n c -> n 1 c")
+        tokens = rearrange(tokens, "b n f c -> (b n) f c")
         context = mask = None
         if encoder_hidden_states is not None:
             # One text per clip (the rows repeat per frame), shared by its H * W positions.

@@ -63,6 +63,9 @@ class TrainConfig:
     temporal_cross_attention: bool = _option(
         False, "When inflating: the temporal attention layers also attend to the text (for motion described in words)."
     )
+    temporal_attention_spatial_positions: bool = _option(
+        False, "When inflating: the temporal attention tokens also carry their (y, x) position (to place motion the text names)."
+    )
     # --- data
     train_data: str | None = _option(
         None, "Folder with metadata.jsonl ({'file_name', 'text'} per line) and the videos (or images). Required."

@@ -119,6 +119,7 @@ def _load(config: TrainConfig) -> _Components:
             temporal_attention_head_dim=config.temporal_attention_head_dim,
             temporal_kernel_size=config.temporal_kernel_size,
             temporal_cross_attention=config.temporal_cross_attention,
+            temporal_attention_spatial_positions=config.temporal_attention_spatial_positions,
         )  # fmt: skip
     parts = source.components
     unet = parts["unet"].float()
