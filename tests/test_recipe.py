@@ -1,5 +1,7 @@
 """The shapes-tiny recipe: its starting folder and its stage configurations."""
 
+from pathlib import Path
+
 import torch
 
 from lumiere import LumierePipeline
@@ -23,6 +25,28 @@ def test_stage_configs_chain(tmp_path):
     video = shapes_tiny.video_config(tmp_path)
     assert pretrain.mode == "image" and pretrain.from_scratch and pretrain.resume == "latest"
     assert video.pretrained == pretrain.output_dir and not video.train_spatial and video.num_frames >= 16
+    refine = shapes_tiny.refine_config(tmp_path)
+    assert Path(refine.pretrained) == tmp_path / "refine-start" and not refine.train_spatial
+    assert refine.num_frames == video.num_frames and refine.train_batch_size > video.train_batch_size
+
+
+def test_refine_start_keeps_eight_coarse_frames_and_every_temporal_weight(tmp_path):
+    from lumiere.testing import make_pixel_t2i_pipeline
+
+    video = LumierePipeline.from_text_to_image(make_pixel_t2i_pipeline())
+    with torch.no_grad():
+        for parameter in video.unet.temporal_parameters():
+            parameter.normal_()
+    video.save_pretrained(tmp_path / "video")
+    shapes_tiny.refine_start(tmp_path / "video", tmp_path / "start")
+    unet = LumierePipeline.from_pretrained(tmp_path / "start").unet
+    assert unet.config.temporal_attention_spatial_positions and unet.config.temporal_downsample[-1] is False
+    assert unet.temporal_factor == video.unet.temporal_factor // 2
+    refined = unet.state_dict()
+    kept = {name: weight for name, weight in video.unet.state_dict().items() if name in refined}
+    assert all(torch.equal(refined[name], weight) for name, weight in kept.items())
+    dropped = set(video.unet.state_dict()) - set(kept)
+    assert dropped and all(".resample." in name for name in dropped)
 
 
 def test_gallery_pairs_each_clip_with_its_baseline(tmp_path):
