@@ -2,7 +2,15 @@ import pytest
 import torch
 
 from lumiere.data.shapes import caption, render_clip, sample_specs, track
-from lumiere.eval.direction_word import OPPOSITE, clean_estimate, direction_word_probe, displacement
+from lumiere.eval.direction_word import (
+    OPPOSITE,
+    DirectionWordRow,
+    clean_estimate,
+    direction_word_probe,
+    displacement,
+    markdown_table,
+    sideways,
+)
 from lumiere.testing import make_scheduler
 
 
@@ -20,6 +28,17 @@ def test_displacement_follows_the_rendered_track_and_its_sign():
         moved = displacement(clip, [spec.motion]).item()
         assert moved > 5 and moved == pytest.approx(expected[spec.motion], abs=1.0)
         assert displacement(clip, [OPPOSITE[spec.motion]]).item() == pytest.approx(-moved)
+        assert sideways(clip, [spec.motion]).item() < 0.5  # an axis-aligned move has no sideways part
+
+
+def test_sideways_measures_the_drift_across_the_axis():
+    spec = sample_specs(1, seed=3, include_only=[("red", "circle", "moving down-right")])[0]
+    clip = _as_tensor(render_clip(spec, 8, 32))
+    step = track(spec, 8, 32).center[-1] - track(spec, 8, 32).center[0]  # (dx, dy), both > 0
+    # Asked to move right, the clip drifts down by dy; asked to move up, it drifts right by dx.
+    assert sideways(clip, ["moving right"]).item() == pytest.approx(step[1], abs=1.0)
+    assert sideways(clip, ["moving up"]).item() == pytest.approx(step[0], abs=1.0)
+    assert displacement(clip, ["moving right"]).item() == pytest.approx(step[0], abs=1.0)
 
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
@@ -55,6 +74,7 @@ def test_probe_reports_each_timestep_and_a_text_blind_model_scores_no_effect(mon
     assert [row.timestep for row in rows] == [900, 500]
     assert all(row.data > 2 for row in rows)  # the clean clips do move the stated way
     assert rows[0].true_word != rows[0].opposite_word  # the tiny model's cross-attention reads the text
+    assert all(row.true_word_sideways >= 0 for row in rows)
 
     unet_forward = pipe.unet.forward
     pipe.unet.forward = lambda sample, t, encoder_hidden_states, **kw: unet_forward(
@@ -82,3 +102,10 @@ def test_probe_refuses_latent_pipelines_and_empty_probes():
 def test_opposite_captions_swap_only_the_direction():
     spec = sample_specs(1, seed=0, include_only=[("blue", "square", "moving up")])[0]
     assert caption(spec).replace(spec.motion, OPPOSITE[spec.motion]) == "a blue square moving down"
+
+
+def test_table_marks_rows_saved_before_the_sideways_column():
+    old = DirectionWordRow(950, 16.8, 12.0, 1.0, 0.03, 0.05)
+    new = DirectionWordRow(950, 16.8, 12.0, 1.0, 0.03, 0.05, true_word_sideways=2.5)
+    lines = markdown_table([old, new]).splitlines()
+    assert lines[2].endswith("| n/a |") and lines[3].endswith("| 2.50 |")

@@ -6,7 +6,9 @@ Ground-truth clips of an object moving along an axis are noised to a timestep, a
 U-Net's one-step estimate of the clean clip is taken twice: prompted with the clip's own
 caption, and with the opposite direction ("moving left" for "moving right"). A model that
 reads the word moves the estimate's object further along the prompted way; a model that
-ignores it gives the same estimate for both prompts. At high noise the clip itself says
+ignores it gives the same estimate for both prompts. How far the true-word estimate drifts
+across the axis is reported too: a model can get the direction roughly right and still
+turn "moving left" into "moving up-left". At high noise the clip itself says
 little, so that is where the word has to do the work.
 """
 
@@ -36,6 +38,9 @@ class DirectionWordRow:
     opposite_word: float  # of the estimate prompted with the opposite direction
     true_word_mse: float
     opposite_word_mse: float
+    # Mean |displacement| across the axis, true-word estimate (the clean clips: 0). None in
+    # results written before it was measured.
+    true_word_sideways: float | None = None
 
 
 def clean_estimate(
@@ -55,18 +60,37 @@ def clean_estimate(
     raise ValueError(f"prediction_type={prediction_type!r} is not supported; use v_prediction, epsilon or sample")
 
 
-def displacement(clips: torch.Tensor, motions: Sequence[str]) -> torch.Tensor:
-    """Per clip ``(B,)``: how far the brightness centroid moves, first to last frame, along
-    its motion (``"moving right"`` counts +x). ``clips`` ``(B, 3, F, H, W)`` in [-1, 1] on a
-    black background."""
+def _centroid_steps(clips: torch.Tensor) -> torch.Tensor:
+    """``(B, 2)``: the brightness centroid's ``(x, y)`` move, first to last frame, in pixels
+    (y down). ``clips`` ``(B, 3, F, H, W)`` in [-1, 1] on a black background."""
     weight = (clips.clamp(-1, 1) + 1).sum(dim=1)  # (B, F, H, W); the background adds nothing
     weight = weight / weight.sum(dim=(-2, -1), keepdim=True).clamp(min=1e-6)
     rows = torch.arange(clips.shape[-2], dtype=clips.dtype, device=clips.device)
     cols = torch.arange(clips.shape[-1], dtype=clips.dtype, device=clips.device)
     x = (weight.sum(dim=-2) * cols).sum(dim=-1)  # (B, F)
     y = (weight.sum(dim=-1) * rows).sum(dim=-1)
-    axis = {"moving right": x, "moving left": -x, "moving down": y, "moving up": -y}
-    return torch.stack([axis[motion][index, -1] - axis[motion][index, 0] for index, motion in enumerate(motions)])
+    return torch.stack([x[:, -1] - x[:, 0], y[:, -1] - y[:, 0]], dim=-1)
+
+
+def _unit(motions: Sequence[str], like: torch.Tensor) -> torch.Tensor:
+    """``(B, 2)`` unit ``(x, y)`` vectors of the axis-aligned ``motions``."""
+    vectors = {"moving right": (1, 0), "moving left": (-1, 0), "moving down": (0, 1), "moving up": (0, -1)}
+    return torch.tensor([vectors[motion] for motion in motions], dtype=like.dtype, device=like.device)
+
+
+def displacement(clips: torch.Tensor, motions: Sequence[str]) -> torch.Tensor:
+    """Per clip ``(B,)``: how far the brightness centroid moves, first to last frame, along
+    its motion (``"moving right"`` counts +x). ``clips`` ``(B, 3, F, H, W)`` in [-1, 1] on a
+    black background."""
+    return (_centroid_steps(clips) * _unit(motions, clips)).sum(dim=-1)
+
+
+def sideways(clips: torch.Tensor, motions: Sequence[str]) -> torch.Tensor:
+    """Per clip ``(B,)``: how far the centroid moves across its motion's axis, first to last
+    frame, unsigned (an axis-aligned move drifting towards a diagonal). Same inputs as
+    :func:`displacement`."""
+    unit = _unit(motions, clips)
+    return (_centroid_steps(clips) * unit.flip(-1)).sum(dim=-1).abs()
 
 
 @torch.no_grad()
@@ -113,19 +137,27 @@ def direction_word_probe(
             estimate = clean_estimate(pipeline.scheduler, noisy, output, t).clamp(-1, 1)
             moved[name] = displacement(estimate, motions).mean().item()
             error[name] = (estimate - clean).square().mean().item()
-        rows.append(DirectionWordRow(int(timestep), data, moved["true"], moved["opposite"], error["true"], error["opposite"]))
+            if name == "true":
+                drift = sideways(estimate, motions).mean().item()
+        rows.append(
+            DirectionWordRow(
+                int(timestep), data, moved["true"], moved["opposite"], error["true"], error["opposite"], drift
+            )
+        )
     return rows
 
 
 def markdown_table(rows: Sequence[DirectionWordRow]) -> str:
     """The probe's rows as a Markdown table."""
     lines = [
-        "| timestep | clean clips (px) | estimate, true word (px) | estimate, opposite word (px) | MSE true / opposite |",
-        "|---|---|---|---|---|",
+        "| timestep | clean clips (px) | estimate, true word (px) | estimate, opposite word (px) | MSE true / opposite "
+        "| sideways, true word (px) |",
+        "|---|---|---|---|---|---|",
     ]
     for row in rows:
+        drift = "n/a" if row.true_word_sideways is None else f"{row.true_word_sideways:.2f}"
         lines.append(
             f"| {row.timestep} | {row.data:+.1f} | {row.true_word:+.2f} | {row.opposite_word:+.2f} | "
-            f"{row.true_word_mse:.4f} / {row.opposite_word_mse:.4f} |"
+            f"{row.true_word_mse:.4f} / {row.opposite_word_mse:.4f} | {drift} |"
         )
     return "\n".join(lines)
