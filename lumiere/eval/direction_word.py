@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from einops import rearrange
 
-from ..data.shapes import COMBINATIONS, caption, render_clip, sample_specs
+from ..data.shapes import _DIRECTIONS, COMBINATIONS, caption, render_clip, sample_specs
 from ..pipelines.text_to_video import LumierePipeline, encode_text
 
 OPPOSITE = {"moving left": "moving right", "moving right": "moving left", "moving up": "moving down", "moving down": "moving up"}
@@ -74,8 +74,7 @@ def _centroid_steps(clips: torch.Tensor) -> torch.Tensor:
 
 def _unit(motions: Sequence[str], like: torch.Tensor) -> torch.Tensor:
     """``(B, 2)`` unit ``(x, y)`` vectors of the axis-aligned ``motions``."""
-    vectors = {"moving right": (1, 0), "moving left": (-1, 0), "moving down": (0, 1), "moving up": (0, -1)}
-    return torch.tensor([vectors[motion] for motion in motions], dtype=like.dtype, device=like.device)
+    return torch.tensor([_DIRECTIONS[motion] for motion in motions], dtype=like.dtype, device=like.device)
 
 
 def displacement(clips: torch.Tensor, motions: Sequence[str]) -> torch.Tensor:

@@ -101,11 +101,12 @@ def video_config(workdir: Path, **overrides) -> TrainConfig:
 
 
 def refine_config(workdir: Path, **overrides) -> TrainConfig:
+    steps = overrides.get("max_train_steps", 5000)
     values = dict(
         pretrained=str(workdir / "refine-start"), output_dir=str(workdir / "refine"), train_batch_size=4,
-        max_train_steps=5000, ema_decay=0.998, checkpointing_steps=250,
+        max_train_steps=steps, ema_decay=0.998, checkpointing_steps=250,
         # Validation clips only at the end: sampling them costs minutes on 2 CPU cores.
-        validation_steps=5000,
+        validation_steps=steps,
         # A quarter of the timesteps (the noisiest) drawn 3x as often: half the draws at
         # t >= 750, where the noise hides the object and only the words say where it goes.
         timestep_bias_strategy="later", timestep_bias_portion=0.25, timestep_bias_multiplier=3.0,
