@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
 
+from .data.shapes import MOTIONS
 from .training.config import add_arguments as add_train_arguments
 from .training.config import parse_flags
 
@@ -111,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     make_dataset.add_argument(
         "--include-held-out", action="store_true",
         help="also write the (colour, shape, motion) combinations held out for evaluation",
+    )  # fmt: skip
+    make_dataset.add_argument(
+        "--motions", nargs="+", choices=MOTIONS, default=None, metavar="MOTION",
+        help='only these motions, e.g. "moving left" "moving up" (default: all of them)',
     )  # fmt: skip
     make_dataset.add_argument(
         "--backgrounds", nargs="+", default=["black"], metavar="NAME",
@@ -244,7 +249,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _make_dataset(args: argparse.Namespace) -> int:
-    from .data.shapes import HELD_OUT, write_dataset
+    from .data.shapes import COMBINATIONS, HELD_OUT, write_dataset
 
     write_dataset(
         args.out_dir,
@@ -255,6 +260,7 @@ def _make_dataset(args: argparse.Namespace) -> int:
         images=args.images,
         fps=args.fps,
         exclude=() if args.include_held_out else HELD_OUT,
+        include_only=None if args.motions is None else [t for t in COMBINATIONS if t[2] in args.motions],
         backgrounds=args.backgrounds,
     )
     what = "images" if args.images else f"{args.frames}-frame clips"

@@ -1,3 +1,4 @@
+import json
 import os
 import shutil
 import subprocess
@@ -101,6 +102,18 @@ def test_make_dataset_writes_clips_or_stills_with_metadata(tmp_path, capsys):
     assert capsys.readouterr().err.strip().splitlines() == [
         f"lumiere make-dataset: error: out_dir {str(clips)!r} must be a new or empty folder"
     ]
+
+
+def test_make_dataset_motions_keeps_only_those_motions(tmp_path, capsys):
+    out = tmp_path / "axis"
+    args = ["make-dataset", "shapes", str(out), "--clips", "6", "--frames", "4", "--motions", "moving left", "moving up"]
+    assert main(args) == 0
+    records = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    assert len(records) == 6 and {record["motion"] for record in records} <= {"moving left", "moving up"}
+
+    with pytest.raises(SystemExit):
+        main(["make-dataset", "shapes", str(tmp_path / "bad"), "--clips", "1", "--motions", "jumping"])
+    assert "argument --motions: invalid choice: 'jumping'" in capsys.readouterr().err
 
 
 def test_eval_prints_seen_unseen_and_baseline_rows(tmp_path, capsys):

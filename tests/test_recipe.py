@@ -7,6 +7,7 @@ import torch
 from lumiere import LumierePipeline
 from lumiere.pipelines.text_to_video import encode_text
 from lumiere.recipes import shapes_tiny
+from lumiere.training import checkpoints
 
 
 def test_template_is_a_pixel_t2i_folder_with_the_frozen_minilm(tmp_path):
@@ -28,6 +29,14 @@ def test_stage_configs_chain(tmp_path):
     refine = shapes_tiny.refine_config(tmp_path)
     assert Path(refine.pretrained) == tmp_path / "refine-start" and not refine.train_spatial
     assert refine.num_frames == video.num_frames and refine.train_batch_size > video.train_batch_size
+    axis = shapes_tiny.axis_config(tmp_path)
+    assert axis.pretrained == refine.pretrained and axis.max_train_steps > refine.max_train_steps
+    assert axis.train_data.split(",") == [video.train_data, str(tmp_path / "axis-clips")]
+    assert Path(axis.resume) == Path(refine.output_dir) / f"checkpoint-{refine.max_train_steps}"
+    # A relaunch continues its own run, not the refine checkpoint again.
+    (Path(axis.output_dir) / "checkpoint-5250").mkdir(parents=True)
+    (Path(axis.output_dir) / "checkpoint-5250" / checkpoints.STATE_FILE).write_text("{}")
+    assert shapes_tiny.axis_config(tmp_path).resume == "latest"
 
 
 def test_refine_start_keeps_eight_coarse_frames_and_every_temporal_weight(tmp_path):

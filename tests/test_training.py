@@ -99,6 +99,21 @@ def test_text_dropout_replaces_captions_with_the_empty_prompt(files, tmp_path, m
     assert 6 <= captions.count("") <= 26  # Binomial(32, 0.5), seeded
 
 
+def test_several_train_data_folders_are_one_dataset(files, tmp_path, monkeypatch):
+    import lumiere.training.trainer as trainer
+
+    extra = write_dataset(tmp_path / "extra", 4, num_frames=8, size=32, seed=1, include_only=[("white", "star", "still")])
+    captions = []
+    encode = trainer.encode_text
+    monkeypatch.setattr(trainer, "encode_text", lambda e, t, text, d: captions.extend(text) or encode(e, t, text, d))
+    # 12 clips in batches of 4: three steps are exactly one epoch over both folders.
+    folders = f"{files / 'clips'},{extra}"
+    train(_config(files, tmp_path / "run", train_data=folders, max_train_steps=3, train_batch_size=4, text_dropout=0.0))
+    expected = [json.loads(line)["text"] for folder in (files / "clips", extra) for line in open(folder / "metadata.jsonl")]
+    assert sorted(captions) == sorted(expected)
+    assert captions.count("a white star still") == 4
+
+
 def test_timestep_bias_reaches_the_training_draw(files, tmp_path, monkeypatch):
     import lumiere.training.trainer as trainer
 

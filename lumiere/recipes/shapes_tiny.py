@@ -20,11 +20,15 @@ Stages, in order (each skips work already done, so rerunning continues a killed 
    weights carried over, trained on (temporal layers only, larger batches, more draws at
    high noise). With 4 coarse frames a clip came out as four groups of frames with jumps
    between them, and the word "left" or "right" made no difference; see the model card.
-6. ``export``: the refined pipeline in fp16, into ``lumiere/assets/shapes-tiny``
+6. ``axis``: the refine run continued from its step-5,000 checkpoint (optimizer and EMA
+   restored) on the clips plus 1,024 more clips of axis-aligned moves (left, right, up,
+   down). Every direction the refined model missed was such a move drifting sideways
+   into the neighbouring diagonal; the clips had about five of them per triple.
+7. ``export``: the pipeline of ``axis`` in fp16, into ``lumiere/assets/shapes-tiny``
    (:data:`lumiere.assets.DEFAULT_MODEL_DIR`).
-7. ``eval``: ``lumiere eval`` on the exported model and its per-frame baseline (64
+8. ``eval``: ``lumiere eval`` on the exported model and its per-frame baseline (64
    prompts), its sampling speed, and the training wall time, in ``WORKDIR/eval``.
-8. ``gallery``: GIFs and a contact sheet of evaluation clips for ``docs/gallery``.
+9. ``gallery``: GIFs and a contact sheet of evaluation clips for ``docs/gallery``.
 """
 
 from __future__ import annotations
@@ -39,9 +43,10 @@ import torch
 from diffusers import DDIMScheduler, IFPipeline, UNet2DConditionModel
 
 from ..assets import DEFAULT_MODEL_DIR
-from ..data.shapes import write_dataset
+from ..data.shapes import COMBINATIONS, write_dataset
 from ..models.minilm import MiniLMTextEncoder, load_minilm
 from ..training import TrainConfig, train
+from ..training.checkpoints import complete_checkpoints
 
 RESOLUTION = 32
 MAX_TOKENS = 16  # the longest caption, "a purple triangle moving down-right", is 10 tokens
@@ -52,7 +57,10 @@ UNET = dict(
     cross_attention_dim=384, attention_head_dim=8, norm_num_groups=16,
 )  # fmt: skip
 VALIDATION = ["a red circle moving right", "a blue square moving up", "a yellow star growing", "a green triangle rotating"]
-STAGES = ("template", "data", "pretrain", "video", "refine", "export", "eval", "gallery")
+STAGES = ("template", "data", "pretrain", "video", "refine", "axis", "export", "eval", "gallery")
+AXIS_MOVES = ("moving left", "moving right", "moving up", "moving down")
+REFINE_STEPS = 5000
+AXIS_STEPS = 7000  # counted on from the refine run's steps
 SAMPLING = dict(steps=25, guidance=3.0)  # what the evaluation and the model card use
 
 
@@ -101,7 +109,7 @@ def video_config(workdir: Path, **overrides) -> TrainConfig:
 
 
 def refine_config(workdir: Path, **overrides) -> TrainConfig:
-    steps = overrides.get("max_train_steps", 5000)
+    steps = overrides.get("max_train_steps", REFINE_STEPS)
     values = dict(
         pretrained=str(workdir / "refine-start"), output_dir=str(workdir / "refine"), train_batch_size=4,
         max_train_steps=steps, ema_decay=0.998, checkpointing_steps=250,
@@ -112,6 +120,19 @@ def refine_config(workdir: Path, **overrides) -> TrainConfig:
         timestep_bias_strategy="later", timestep_bias_portion=0.25, timestep_bias_multiplier=3.0,
     )  # fmt: skip
     return video_config(workdir, **{**values, **overrides})
+
+
+def axis_config(workdir: Path, **overrides) -> TrainConfig:
+    """The refine run continued on the clips and the axis-aligned clips; the first launch
+    starts from the refine run's last checkpoint, a relaunch from its own latest."""
+    output_dir = workdir / "axis"
+    started = bool(complete_checkpoints(output_dir))
+    values = dict(
+        train_data=f"{workdir / 'clips'},{workdir / 'axis-clips'}", output_dir=str(output_dir),
+        max_train_steps=AXIS_STEPS,
+        resume="latest" if started else str(workdir / "refine" / f"checkpoint-{REFINE_STEPS}"),
+    )  # fmt: skip
+    return refine_config(workdir, **{**values, **overrides})
 
 
 def refine_start(video: Path, out: Path) -> None:
@@ -205,6 +226,9 @@ def run(stage: str, workdir: Path) -> None:
             write_dataset(workdir / "stills", 4096, size=RESOLUTION, seed=1, images=True)
         if not (workdir / "clips" / "metadata.jsonl").is_file():
             write_dataset(workdir / "clips", 2048, num_frames=32, size=RESOLUTION, seed=2)
+        if not (workdir / "axis-clips" / "metadata.jsonl").is_file():
+            axis = [triple for triple in COMBINATIONS if triple[2] in AXIS_MOVES]
+            write_dataset(workdir / "axis-clips", 1024, num_frames=32, size=RESOLUTION, seed=3, include_only=axis)
     elif stage == "pretrain" and not _done(workdir / "t2i"):
         train(pretrain_config(workdir))
     elif stage == "video" and not _done(workdir / "video"):
@@ -213,12 +237,14 @@ def run(stage: str, workdir: Path) -> None:
         if not _done(workdir / "refine-start"):
             refine_start(workdir / "video", workdir / "refine-start")
         train(refine_config(workdir))
+    elif stage == "axis" and not _done(workdir / "axis"):
+        train(axis_config(workdir))
     elif stage == "export":
         from ..pipelines import LumierePipeline
 
         # The text encoder is saved as a reference to its package, not as a copy (runs
         # made before MiniLMTextEncoder existed hold a plain BertModel copy).
-        pipeline = LumierePipeline.from_pretrained(workdir / "refine", text_encoder=MiniLMTextEncoder.from_pretrained())
+        pipeline = LumierePipeline.from_pretrained(workdir / "axis", text_encoder=MiniLMTextEncoder.from_pretrained())
         for component in [path for path in DEFAULT_MODEL_DIR.iterdir() if path.is_dir()]:
             shutil.rmtree(component)
         pipeline.to(torch.float16).save_pretrained(DEFAULT_MODEL_DIR)
@@ -233,7 +259,7 @@ def run(stage: str, workdir: Path) -> None:
         pipeline = LumierePipeline.from_pretrained(DEFAULT_MODEL_DIR, dtype=torch.float32)
         results = evaluate(pipeline, num_prompts=64, num_frames=16, save_dir=out, **SAMPLING)
         results["seconds_per_clip"] = seconds_per_clip(pipeline)
-        results["training"] = {name: wall_time(workdir / name / "logs") for name in ("t2i", "video", "refine")}
+        results["training"] = {name: wall_time(workdir / name / "logs") for name in ("t2i", "video", "refine", "axis")}
         (out / "eval.json").write_text(json.dumps(results, indent=1))
         (out / "eval.md").write_text(markdown_table(results) + "\n")
     elif stage == "gallery":

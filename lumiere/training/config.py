@@ -68,7 +68,8 @@ class TrainConfig:
     )
     # --- data
     train_data: str | None = _option(
-        None, "Folder with metadata.jsonl ({'file_name', 'text'} per line) and the videos (or images). Required."
+        None, "Folder with metadata.jsonl ({'file_name', 'text'} per line) and the videos (or images); several "
+        "folders separated by commas are trained on as one dataset. Required."
     )
     num_frames: int = _option(16, "Frames per training clip.")
     resolution: int = _option(64, "Training size in pixels (square: resize the short side, then center-crop).")

@@ -27,7 +27,7 @@ from diffusers import DDPMScheduler, DiffusionPipeline, UNet2DConditionModel
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from einops import rearrange
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import ConcatDataset, DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from ..data import ImageFolderDataset, VideoFolderDataset
@@ -138,13 +138,26 @@ def _select_trainable(unet: torch.nn.Module, config: TrainConfig) -> list[torch.
     return [parameter for parameter in unet.parameters() if parameter.requires_grad]
 
 
+class _FolderUnion(ConcatDataset):
+    """Several training folders as one dataset; :meth:`set_epoch` reaches every folder."""
+
+    def set_epoch(self, epoch: int) -> None:
+        for part in self.datasets:
+            if hasattr(part, "set_epoch"):
+                part.set_epoch(epoch)
+
+
 def _dataset(config: TrainConfig) -> torch.utils.data.Dataset:
-    if config.mode == "image":
-        return ImageFolderDataset(config.train_data, size=config.resolution)
-    return VideoFolderDataset(
-        config.train_data, num_frames=config.num_frames, size=config.resolution,
-        frame_stride=config.frame_stride, fps=config.fps, seed=config.seed,
-    )  # fmt: skip
+    def folder(root: str) -> torch.utils.data.Dataset:
+        if config.mode == "image":
+            return ImageFolderDataset(root, size=config.resolution)
+        return VideoFolderDataset(
+            root, num_frames=config.num_frames, size=config.resolution,
+            frame_stride=config.frame_stride, fps=config.fps, seed=config.seed,
+        )  # fmt: skip
+
+    parts = [folder(root) for root in config.train_data.split(",")]
+    return parts[0] if len(parts) == 1 else _FolderUnion(parts)
 
 
 @torch.no_grad()
