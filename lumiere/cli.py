@@ -249,7 +249,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _make_dataset(args: argparse.Namespace) -> int:
-    from .data.shapes import COMBINATIONS, HELD_OUT, write_dataset
+    from .data.shapes import HELD_OUT, triples_with_motions, write_dataset
 
     write_dataset(
         args.out_dir,
@@ -260,7 +260,7 @@ def _make_dataset(args: argparse.Namespace) -> int:
         images=args.images,
         fps=args.fps,
         exclude=() if args.include_held_out else HELD_OUT,
-        include_only=None if args.motions is None else [t for t in COMBINATIONS if t[2] in args.motions],
+        include_only=None if args.motions is None else triples_with_motions(args.motions),
         backgrounds=args.backgrounds,
     )
     what = "images" if args.images else f"{args.frames}-frame clips"

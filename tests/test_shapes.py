@@ -23,6 +23,7 @@ from lumiere.data.shapes import (
     render_clip,
     sample_specs,
     track,
+    triples_with_motions,
     write_dataset,
 )
 from lumiere.video import export_to_mp4
@@ -209,6 +210,16 @@ def test_include_only_draws_just_those_triples():
         sample_specs(1, include_only=HELD_OUT[:1], exclude=HELD_OUT)
     with pytest.raises(ValueError, match=r"exclude must hold .* got \('red', 'circle', 'rotating'\)"):
         sample_specs(1, exclude=[("red", "circle", "rotating")])
+
+
+
+def test_triples_with_motions_are_every_colour_and_shape_with_those_motions():
+    axis = triples_with_motions(["moving left", "rotating"])
+    # Every colour and shape moves left; a rotating circle is not a triple.
+    assert len(axis) == len(COLOURS) * len(SHAPES) + len(COLOURS) * (len(SHAPES) - 1)
+    assert {motion for _, _, motion in axis} == {"moving left", "rotating"} and set(axis) <= set(COMBINATIONS)
+    with pytest.raises(ValueError, match=r"motions must be names from MOTIONS .* got \['jumping'\]"):
+        triples_with_motions(["jumping"])
 
 
 # --- dataset folders ---------------------------------------------------------

@@ -338,6 +338,15 @@ def _check_triples(name: str, triples: Collection[Sequence[str]]) -> set[tuple[s
     return checked
 
 
+def triples_with_motions(motions: Collection[str]) -> list[tuple[str, str, str]]:
+    """Every renderable triple whose motion is one of ``motions``, e.g. for
+    ``include_only`` of :func:`write_dataset`."""
+    unknown = sorted(set(motions) - set(MOTIONS))
+    if unknown:
+        raise ValueError(f"motions must be names from MOTIONS {MOTIONS}; got {unknown}")
+    return [triple for triple in COMBINATIONS if triple[2] in motions]
+
+
 def _sample_spec(colour: str, shape: str, motion: str, background: str, rng: np.random.Generator) -> ClipSpec:
     """Random continuous parameters for one triple, keeping all but a bouncing object in
     frame (by a margin of its circumradius) and making each motion large enough to see."""

@@ -43,7 +43,7 @@ import torch
 from diffusers import DDIMScheduler, IFPipeline, UNet2DConditionModel
 
 from ..assets import DEFAULT_MODEL_DIR
-from ..data.shapes import COMBINATIONS, write_dataset
+from ..data.shapes import triples_with_motions, write_dataset
 from ..models.minilm import MiniLMTextEncoder, load_minilm
 from ..training import TrainConfig, train
 from ..training.checkpoints import complete_checkpoints
@@ -227,8 +227,10 @@ def run(stage: str, workdir: Path) -> None:
         if not (workdir / "clips" / "metadata.jsonl").is_file():
             write_dataset(workdir / "clips", 2048, num_frames=32, size=RESOLUTION, seed=2)
         if not (workdir / "axis-clips" / "metadata.jsonl").is_file():
-            axis = [triple for triple in COMBINATIONS if triple[2] in AXIS_MOVES]
-            write_dataset(workdir / "axis-clips", 1024, num_frames=32, size=RESOLUTION, seed=3, include_only=axis)
+            write_dataset(
+                workdir / "axis-clips", 1024, num_frames=32, size=RESOLUTION, seed=3,
+                include_only=triples_with_motions(AXIS_MOVES),
+            )  # fmt: skip
     elif stage == "pretrain" and not _done(workdir / "t2i"):
         train(pretrain_config(workdir))
     elif stage == "video" and not _done(workdir / "video"):
