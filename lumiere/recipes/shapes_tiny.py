@@ -62,6 +62,12 @@ AXIS_MOVES = ("moving left", "moving right", "moving up", "moving down")
 REFINE_STEPS = 5000
 AXIS_STEPS = 7000  # counted on from the refine run's steps
 SAMPLING = dict(steps=25, guidance=3.0)  # what the evaluation and the model card use
+# The data stage's folders under the workdir: write_dataset options besides the size.
+DATASETS = {
+    "stills": dict(num_clips=4096, seed=1, images=True),
+    "clips": dict(num_clips=2048, num_frames=32, seed=2),
+    "axis-clips": dict(num_clips=1024, num_frames=32, seed=3, include_only=triples_with_motions(AXIS_MOVES)),
+}
 
 
 def make_template(out: Path) -> None:
@@ -222,15 +228,9 @@ def run(stage: str, workdir: Path) -> None:
     if stage == "template" and not _done(workdir / "template"):
         make_template(workdir / "template")
     elif stage == "data":
-        if not (workdir / "stills" / "metadata.jsonl").is_file():
-            write_dataset(workdir / "stills", 4096, size=RESOLUTION, seed=1, images=True)
-        if not (workdir / "clips" / "metadata.jsonl").is_file():
-            write_dataset(workdir / "clips", 2048, num_frames=32, size=RESOLUTION, seed=2)
-        if not (workdir / "axis-clips" / "metadata.jsonl").is_file():
-            write_dataset(
-                workdir / "axis-clips", 1024, num_frames=32, size=RESOLUTION, seed=3,
-                include_only=triples_with_motions(AXIS_MOVES),
-            )  # fmt: skip
+        for name, options in DATASETS.items():
+            if not (workdir / name / "metadata.jsonl").is_file():
+                write_dataset(workdir / name, size=RESOLUTION, **options)
     elif stage == "pretrain" and not _done(workdir / "t2i"):
         train(pretrain_config(workdir))
     elif stage == "video" and not _done(workdir / "video"):
