@@ -132,3 +132,13 @@ def make_pixel_t2i_pipeline() -> IFPipeline:
         unet=make_unet2d("pixel"), text_encoder=encoder, tokenizer=tokenizer, scheduler=make_scheduler(),
         safety_checker=None, feature_extractor=None, watermarker=None, requires_safety_checker=False,
     )  # fmt: skip
+
+
+def perturb_temporal(unet, seed: int = 1):
+    """Give the zero-initialized temporal layers of a ``SpaceTimeUNet`` some weight, as
+    after training, so that tests see them act; returns ``unet``."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in unet.temporal_parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.02)
+    return unet
