@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 CONSTRAINT_FLAGS := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow demo bench train-default clean
+.PHONY: help install lint test test-slow demo bench train-default clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  %-10s %s\n", $$1, $$2 }'
@@ -31,6 +31,10 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) | $(PYTHON)
 	touch $@
 
 install: $(STAMP) ## Create .venv and install lumiere with the dev tools
+
+lint: install ## Check the code with ruff (lint rules and formatting, pyproject.toml)
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
 
 test: install ## Run the fast tests (everything not marked slow)
 	$(PYTHON) -m pytest -n 2 -q

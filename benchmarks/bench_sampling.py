@@ -22,6 +22,7 @@ from diffusers import DDIMScheduler, UNet2DConditionModel
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
 from lumiere import LumierePipeline, SpaceTimeUNet
+from lumiere.pipelines.sampling import Branch, Guidance
 from lumiere.testing import make_bert
 
 from .bench_models import CONFIGS
@@ -68,9 +69,9 @@ def main() -> None:
         # FLOPs of one denoising step (both guidance branches) for the achieved rate.
         latents = torch.randn(1, 3, FRAMES, 64, 64, device=dev)
         context = torch.randn(2, 16, 32, device=dev)
-        pipe._guidance_scale = 7.5
+        guided = Guidance(pipe.unet, pipe.scheduler, 7.5, cond=Branch(context[1:]), uncond=Branch(context[:1]))
         with torch.no_grad():
-            step_flops = count_flops(lambda: pipe.predict(latents, torch.tensor(500), context))
+            step_flops = count_flops(lambda: guided(latents, torch.tensor(500)))
         report["default"]["unet_gflop_per_step"] = step_flops / 1e9
         report["default"]["unet_gflops_per_s"] = step_flops * args.steps / seconds / 1e9
 

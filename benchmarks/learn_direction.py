@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import torch
 
 from lumiere import LumierePipeline, SpaceTimeUNet
 from lumiere.assets import default_model_dir
 from lumiere.data.shapes import ClipSpec, caption, render_clip
-from lumiere.eval.direction_word import OPPOSITE, clean_estimate, displacement
-from lumiere.pipelines.text_to_video import encode_text
+from lumiere.codec import encode_text, pixels_from_frames
+from lumiere.eval.direction_word import OPPOSITE, displacement
+from lumiere.pipelines.sampling import predicted_original
 
 MOVES = {"moving right": (0.35, 0.0), "moving left": (-0.35, 0.0), "moving down": (0.0, 0.35), "moving up": (0.0, -0.35)}
 
@@ -35,9 +37,8 @@ def four_clips(size: int = 32, frames: int = 16) -> tuple[torch.Tensor, list[Cli
     """``(4, 3, F, H, W)`` clips in [-1, 1] and their specs."""
     specs = [ClipSpec("circle", "red", motion, start=(0.5, 0.5), displacement=d) for motion, d in MOVES.items()]
     stride = 2
-    clips = [torch.from_numpy(render_clip(spec, frames * stride, size)[::stride]) for spec in specs]
-    video = torch.stack(clips).float().div(127.5).sub(1)
-    return video.permute(0, 4, 1, 2, 3), specs
+    clips = [render_clip(spec, frames * stride, size)[::stride] for spec in specs]
+    return pixels_from_frames(np.stack(clips)), specs
 
 
 def run(pipe: LumierePipeline, unet: SpaceTimeUNet, steps: int, every: int, lr: float) -> list[tuple[int, float, float]]:
@@ -60,7 +61,7 @@ def run(pipe: LumierePipeline, unet: SpaceTimeUNet, steps: int, every: int, lr: 
         if step % every == 0:
             with torch.no_grad():
                 moved = [
-                    displacement(clean_estimate(scheduler, probe_noisy, unet(probe_noisy, probe_t, text).sample, probe_t), motions)
+                    displacement(predicted_original(scheduler, probe_noisy, unet(probe_noisy, probe_t, text).sample, probe_t), motions)
                     .mean()
                     .item()
                     for text in (true_text, opposite_text)

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import NoReturn, Sequence
 
 from .data.shapes import MOTIONS
+from .models.space_time_unet import TEMPORAL_OPTIONS, TemporalOptions
 from .training.config import add_arguments as add_train_arguments
-from .training.config import parse_flags
+from .training.config import add_option_flags
 
 DTYPES = ("float32", "float16", "bfloat16")
 
@@ -39,21 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     inflate = commands.add_parser("inflate", help="turn a text-to-image pipeline folder into a video pipeline")
     inflate.add_argument("t2i_dir", type=_existing_dir, help="diffusers text-to-image pipeline folder (SD layout)")
     inflate.add_argument("out_dir", type=Path, help="where to save the Lumiere pipeline")
-    inflate.add_argument(
-        "--temporal-downsample", type=parse_flags, default=None, metavar="FLAGS",
-        help="per spatial downsampler, whether it also halves time, e.g. 1,1,0 (default: all)",
-    )  # fmt: skip
-    inflate.add_argument("--temporal-attention-layers", type=int, default=1, metavar="N")
-    inflate.add_argument("--temporal-attention-head-dim", type=int, default=64, metavar="N")
-    inflate.add_argument("--temporal-kernel-size", type=int, default=3, metavar="K")
-    inflate.add_argument(
-        "--temporal-cross-attention", action="store_true",
-        help="temporal attention layers also attend to the text (for motion described in words)",
-    )  # fmt: skip
-    inflate.add_argument(
-        "--temporal-attention-spatial-positions", action="store_true",
-        help="temporal attention tokens also carry their (y, x) position (to place motion the text names)",
-    )  # fmt: skip
+    add_option_flags(inflate, TemporalOptions)
     inflate.add_argument("--dtype", choices=DTYPES, default="float32", help="dtype of the saved weights")
 
     generate = commands.add_parser("generate", help="generate a clip from a prompt")
@@ -158,15 +145,8 @@ def _inflate(args: argparse.Namespace) -> int:
 
     from .pipelines import LumierePipeline
 
-    pipe = LumierePipeline.from_text_to_image(
-        args.t2i_dir,
-        temporal_downsample=args.temporal_downsample,
-        temporal_attention_layers=args.temporal_attention_layers,
-        temporal_attention_head_dim=args.temporal_attention_head_dim,
-        temporal_kernel_size=args.temporal_kernel_size,
-        temporal_cross_attention=args.temporal_cross_attention,
-        temporal_attention_spatial_positions=args.temporal_attention_spatial_positions,
-    )
+    temporal_options = {name: getattr(args, name) for name in TEMPORAL_OPTIONS if hasattr(args, name)}
+    pipe = LumierePipeline.from_text_to_image(args.t2i_dir, **temporal_options)
     dtype = getattr(torch, args.dtype)
     if dtype != pipe.unet.dtype:
         pipe.to(dtype)

@@ -6,10 +6,7 @@ from __future__ import annotations
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
-
-def check_frame_correlation(frame_correlation: float) -> None:
-    if not 0 <= frame_correlation < 1:
-        raise ValueError(f"noise_frame_correlation={frame_correlation} is invalid; it must be in [0, 1)")
+from .validation import check_frame_correlation
 
 
 def video_noise(

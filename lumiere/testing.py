@@ -121,8 +121,6 @@ def make_sd_pipeline() -> StableDiffusionPipeline:
     )  # fmt: skip
 
 
-
-
 def make_pixel_t2i_pipeline() -> IFPipeline:
     """A tiny pixel-space text-to-image pipeline in the DeepFloyd IF layout (the diffusers
     pixel-space T2I class; its safety components are optional): the starting point that
@@ -142,3 +140,46 @@ def perturb_temporal(unet, seed: int = 1):
         for parameter in unet.temporal_parameters():
             parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.02)
     return unet
+
+
+def make_pixel_lumiere_pipeline(vocab_dir: str | os.PathLike):
+    """A tiny pixel-space ``LumierePipeline`` (BERT text encoder, v-prediction DDIM) whose
+    temporal layers act (:func:`perturb_temporal`); ``vocab_dir`` receives the vocabulary."""
+    from .models import SpaceTimeUNet
+    from .pipelines import LumierePipeline
+
+    encoder, tokenizer = make_bert(vocab_dir)
+    unet = perturb_temporal(SpaceTimeUNet.from_unet2d(make_unet2d("pixel")))
+    return LumierePipeline(unet=unet, scheduler=make_scheduler("v_prediction"), text_encoder=encoder, tokenizer=tokenizer)
+
+
+def make_inflated_pipeline(kind: str = "pixel", temporal_seed: int | None = None):
+    """``LumierePipeline.from_text_to_image`` of :func:`make_pixel_t2i_pipeline` (``kind='pixel'``)
+    or of :func:`make_sd_pipeline` (``'latent'``), with the progress bar off; with
+    ``temporal_seed``, its temporal layers get weight (:func:`perturb_temporal`)."""
+    from .pipelines import LumierePipeline
+
+    makers = {"pixel": make_pixel_t2i_pipeline, "latent": make_sd_pipeline}
+    if kind not in makers:
+        raise ValueError(f"kind={kind!r} is invalid; choose one of {', '.join(makers)}")
+    pipe = LumierePipeline.from_text_to_image(makers[kind]())
+    if temporal_seed is not None:
+        perturb_temporal(pipe.unet, temporal_seed)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """``os.environ`` for a child Python process that imports this checkout's ``lumiere``
+    (its root first on ``PYTHONPATH``), updated with ``extra``."""
+    root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+def read_metadata(folder: str | os.PathLike) -> list[dict]:
+    """The records of a dataset folder's ``metadata.jsonl``, one dict per line."""
+    import json
+
+    lines = (Path(folder) / "metadata.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]

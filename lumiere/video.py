@@ -13,7 +13,6 @@ Greyscale clips (``C == 1``) are written as RGB.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Union
@@ -22,6 +21,8 @@ import imageio_ffmpeg
 import numpy as np
 import PIL.Image
 import torch
+
+from .validation import check_fps, check_int
 
 Frames = Union[np.ndarray, torch.Tensor, Sequence[PIL.Image.Image]]
 
@@ -99,20 +100,6 @@ def _prepare_path(path: str | Path) -> Path:
     return path
 
 
-def _check_fps(fps: float) -> None:
-    is_number = isinstance(fps, numbers.Real) and not isinstance(fps, bool)
-    if not (is_number and math.isfinite(fps) and fps > 0):
-        raise ValueError(f"fps must be a positive finite number; got {fps!r}")
-
-
-def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
-    """Raise ValueError unless ``value`` is an integer in ``[low, high]``."""
-    is_int = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    if not (is_int and value >= low and (high is None or value <= high)):
-        allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-        raise ValueError(f"{name} must be {allowed}; got {value!r}")
-
-
 def export_to_mp4(frames: Frames, path: str | Path, fps: float = 8) -> str:
     """Write a clip as an H.264 MP4 (yuv420p, playable in browsers and players).
 
@@ -133,7 +120,7 @@ def export_to_mp4(frames: Frames, path: str | Path, fps: float = 8) -> str:
     decord 0.6 mis-decodes a few narrow stored widths (2-8, 12, 16, 24, 48 and
     72 px, dmlc/decord#336); ffmpeg and imageio read those files correctly.
     """
-    _check_fps(fps)
+    check_fps(fps)
     video = _to_uint8_frames(frames)
     path = _prepare_path(path)
 
@@ -185,8 +172,8 @@ def export_to_gif(
     identical frames into one longer frame, so a still clip may read back with
     fewer frames but plays for the same time.
     """
-    _check_fps(fps)
-    _check_int("loop", loop, 0)
+    check_fps(fps)
+    check_int("loop", loop, 0)
     video = _to_uint8_frames(frames)
     path = _prepare_path(path)
 
@@ -231,12 +218,12 @@ def make_contact_sheet(
 
     if columns is None:
         columns = min(math.ceil(math.sqrt(num_frames)), _MAX_SHEET_COLUMNS)
-    _check_int("columns", columns, 1)
-    _check_int("padding", padding, 0)
-    _check_int("background", background, 0, 255)
+    check_int("columns", columns, 1)
+    check_int("padding", padding, 0)
+    check_int("background", background, 0, 255)
     if scale is None:
         scale = max(1, math.ceil(_MIN_SHEET_TILE / max(height, width)))
-    _check_int("scale", scale, 1)
+    check_int("scale", scale, 1)
 
     if scale > 1:
         video = video.repeat(scale, axis=1).repeat(scale, axis=2)

@@ -14,18 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lumiere import LumierePipeline, SpaceTimeUNet
+from lumiere import LumierePipeline
 from lumiere.assets import default_model_dir
-from lumiere.testing import make_bert, make_scheduler, make_sd_pipeline, make_unet2d, perturb_temporal
+from lumiere.testing import make_pixel_lumiere_pipeline, make_sd_pipeline, perturb_temporal
 
 FIXTURE = Path(__file__).parent / "fixtures" / "golden_frames.npz"
 PROMPT = "a red circle moving right"
-
-
-def _pixel(vocab_dir: str) -> LumierePipeline:
-    encoder, tokenizer = make_bert(vocab_dir)
-    unet = perturb_temporal(SpaceTimeUNet.from_unet2d(make_unet2d("pixel")))
-    return LumierePipeline(unet=unet, scheduler=make_scheduler("v_prediction"), text_encoder=encoder, tokenizer=tokenizer)
 
 
 def _latent() -> LumierePipeline:
@@ -51,18 +45,18 @@ def cases(vocab_dir: str):
     common = dict(generator=None, output_type="pt", autocast=False)
     return {
         "pixel_cfg_negative_two_per_prompt": (
-            lambda: _pixel(vocab_dir),
+            lambda: make_pixel_lumiere_pipeline(vocab_dir),
             dict(common, prompt=PROMPT, num_frames=8, num_inference_steps=3, negative_prompt="a blue square",
                  num_videos_per_prompt=2),
         ),
         "pixel_callback_swaps_prompt_embeds": (
-            lambda: _pixel(vocab_dir),
+            lambda: make_pixel_lumiere_pipeline(vocab_dir),
             dict(common, prompt=[PROMPT, "a blue square"], num_frames=8, num_inference_steps=3,
                  callback_on_step_end=_swap_prompt_at_step_0,
                  callback_on_step_end_tensor_inputs=["latents", "prompt_embeds"]),
         ),
         "pixel_interrupted_after_step_1": (
-            lambda: _pixel(vocab_dir),
+            lambda: make_pixel_lumiere_pipeline(vocab_dir),
             dict(common, prompt=PROMPT, num_frames=8, num_inference_steps=4, output_type="latent",
                  callback_on_step_end=_interrupt_after_step_1),
         ),

@@ -7,25 +7,14 @@ from einops import rearrange
 
 from lumiere import LumierePipeline, LumierePipelineOutput, SpaceTimeUNet
 
-from lumiere.testing import make_bert, make_scheduler, make_sd_pipeline, make_unet2d
+from lumiere.testing import make_bert, make_pixel_lumiere_pipeline, make_scheduler, make_sd_pipeline, make_unet2d, perturb_temporal
 
 FRAMES = 8
 
 
-def perturb_temporal(unet: SpaceTimeUNet, seed: int = 1) -> SpaceTimeUNet:
-    """Give the zero-initialized temporal layers some weight, as after training."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in unet.temporal_parameters():
-            parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.02)
-    return unet
-
-
 @pytest.fixture
 def pixel_pipe(tmp_path):
-    encoder, tokenizer = make_bert(tmp_path)
-    unet = perturb_temporal(SpaceTimeUNet.from_unet2d(make_unet2d("pixel")))
-    pipe = LumierePipeline(unet=unet, scheduler=make_scheduler("v_prediction"), text_encoder=encoder, tokenizer=tokenizer)
+    pipe = make_pixel_lumiere_pipeline(tmp_path)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

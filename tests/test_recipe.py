@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 
 from lumiere import LumierePipeline
-from lumiere.pipelines.text_to_video import encode_text
+from lumiere.codec import encode_text
 from lumiere.recipes import shapes_tiny
 from lumiere.training import checkpoints
 

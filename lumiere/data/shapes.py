@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 
-from ..video import _check_fps, _check_int, export_to_mp4
+from ..validation import check_fps, check_int, frame_size
+from ..video import export_to_mp4
 
 SHAPES = ("circle", "square", "triangle", "star")
 
@@ -46,7 +47,7 @@ PALETTE = {
 COLOURS = tuple(PALETTE)
 
 # Screen directions, as the signs of the x and y displacement (y points down).
-_DIRECTIONS = {
+DIRECTIONS = {
     "moving left": (-1, 0),
     "moving right": (1, 0),
     "moving up": (0, -1),
@@ -56,7 +57,7 @@ _DIRECTIONS = {
     "moving down-left": (-1, 1),
     "moving down-right": (1, 1),
 }
-MOTIONS = (*_DIRECTIONS, "bouncing", "growing", "shrinking", "rotating", "still")
+MOTIONS = (*DIRECTIONS, "bouncing", "growing", "shrinking", "rotating", "still")
 
 BACKGROUNDS = ("black", "gray", "gradient", "checker")
 
@@ -159,8 +160,8 @@ class ClipSpec:
 
     def _check_motion_parameters(self) -> None:
         dx, dy = self.displacement
-        if self.motion in _DIRECTIONS:
-            signs = _DIRECTIONS[self.motion]
+        if self.motion in DIRECTIONS:
+            signs = DIRECTIONS[self.motion]
             moves_right_way = (np.sign(dx), np.sign(dy)) == signs
             expected = f"x and y signs {signs}"
         elif self.motion == "bouncing":
@@ -209,21 +210,9 @@ class ClipTrack:
     angle: np.ndarray
 
 
-def _frame_size(size: int | tuple[int, int]) -> tuple[int, int]:
-    """``(H, W)`` from an int (square) or an ``(H, W)`` pair."""
-    if not isinstance(size, (tuple, list)):
-        _check_int("size", size, 1)
-        return size, size
-    if len(size) != 2:
-        raise ValueError(f"size must be an int or an (H, W) pair; got {size!r}")
-    _check_int("size[0] (height)", size[0], 1)
-    _check_int("size[1] (width)", size[1], 1)
-    return size[0], size[1]
-
-
 def _clip_times(num_frames: int) -> np.ndarray:
     """``(F,)`` times from 0 (first frame) to 1 (last), so a motion spans the whole clip."""
-    _check_int("num_frames", num_frames, 1)
+    check_int("num_frames", num_frames, 1)
     return np.linspace(0.0, 1.0, num_frames) if num_frames > 1 else np.zeros(1)
 
 
@@ -236,7 +225,7 @@ def _reflect(offset: np.ndarray, span: np.ndarray) -> np.ndarray:
 def track(spec: ClipSpec, num_frames: int, size: int | tuple[int, int]) -> ClipTrack:
     """Where the object of ``spec`` is in each of ``num_frames`` frames of ``size`` (an int
     for square frames, or ``(H, W)``); :func:`render_clip` draws exactly this."""
-    height, width = _frame_size(size)
+    height, width = frame_size(size)
     times = _clip_times(num_frames)
     radius = spec.size * min(height, width) * spec.growth**times  # (F,)
     frame = np.array([width, height], dtype=float)
@@ -290,11 +279,6 @@ def draw(shape: str, center: np.ndarray, radius: float, angles: Sequence[float],
     return coverage
 
 
-def _coverage(shape: str, center: np.ndarray, radius: float, angle: float, height: int, width: int) -> np.ndarray:
-    """``(H, W)`` coverage of one object: :func:`draw` at one angle."""
-    return draw(shape, center, radius, [angle], height, width)[0]
-
-
 def _background(name: str, height: int, width: int) -> np.ndarray:
     """``(H, W, 3)`` float background; all are dark-to-mid greys, so no object colour
     blends into them."""
@@ -314,14 +298,14 @@ def _background(name: str, height: int, width: int) -> np.ndarray:
 def render_clip(spec: ClipSpec, num_frames: int, size: int | tuple[int, int]) -> np.ndarray:
     """Draw ``spec`` as a uint8 clip ``(F, H, W, 3)``, anti-aliased, following
     :func:`track` (an int ``size`` gives square frames, else ``(H, W)``)."""
-    height, width = _frame_size(size)
+    height, width = frame_size(size)
     path = track(spec, num_frames, (height, width))
     background = _background(spec.background, height, width)
     colour = np.array(PALETTE[spec.colour], dtype=float)
     frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
     for f in range(num_frames):
         radius = math.sqrt(path.area[f] / math.pi)
-        coverage = _coverage(spec.shape, path.center[f], radius, path.angle[f], height, width)
+        coverage = draw(spec.shape, path.center[f], radius, [path.angle[f]], height, width)[0]
         frames[f] = np.round(background + coverage[..., None] * (colour - background))
     return frames
 
@@ -365,8 +349,8 @@ def _sample_spec(colour: str, shape: str, motion: str, background: str, rng: np.
     # either side, so this keeps the object in any frame shape.
     reach = size * max(growth, 1.0) * _REACH[shape]
     free = 1 - 2 * reach
-    if motion in _DIRECTIONS:
-        displacement = np.array(_DIRECTIONS[motion]) * rng.uniform(0.6, 1.0) * free
+    if motion in DIRECTIONS:
+        displacement = np.array(DIRECTIONS[motion]) * rng.uniform(0.6, 1.0) * free
     elif motion == "bouncing":
         # A path of 1.5-2.5 frames at 20-70 degrees off an axis reaches a wall along at
         # least one axis, so every bouncing clip bounces at least once.
@@ -411,8 +395,8 @@ def sample_specs(
 
     Triples are drawn uniformly from those allowed, then each gets random parameters.
     """
-    _check_int("n", n, 0)
-    _check_int("seed", seed, 0)
+    check_int("n", n, 0)
+    check_int("seed", seed, 0)
     excluded = _check_triples("exclude", exclude)
     included = _check_triples("include_only", include_only) if include_only is not None else set(COMBINATIONS)
     # Filtering the fixed tuple, not the sets, keeps the order (and so the draws) stable.
@@ -497,10 +481,10 @@ def write_dataset(
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ValueError(f"out_dir {str(out_dir)!r} must be a new or empty folder")
-    _check_int("num_clips", num_clips, 1)
-    _check_int("num_frames", num_frames, 1)
-    _check_fps(fps)
-    frame_size = _frame_size(size)
+    check_int("num_clips", num_clips, 1)
+    check_int("num_frames", num_frames, 1)
+    check_fps(fps)
+    height_width = frame_size(size)
     specs = sample_specs(num_clips, seed, exclude=exclude, include_only=include_only, backgrounds=backgrounds)
     frames_per_file = 1 if images else num_frames
     digits = max(5, len(str(num_clips - 1)))
@@ -508,13 +492,13 @@ def write_dataset(
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "metadata.jsonl", "w", encoding="utf-8") as metadata:
         for index, spec in enumerate(specs):
-            frames = render_clip(spec, frames_per_file, frame_size)
+            frames = render_clip(spec, frames_per_file, height_width)
             if images:
                 file_name = f"{index:0{digits}d}.png"
                 PIL.Image.fromarray(frames[0]).save(out_dir / file_name)
             else:
                 file_name = f"{index:0{digits}d}.mp4"
                 export_to_mp4(frames, out_dir / file_name, fps=fps)
-            record = _record(file_name, spec, track(spec, frames_per_file, frame_size), still=images)
+            record = _record(file_name, spec, track(spec, frames_per_file, height_width), still=images)
             metadata.write(json.dumps(record) + "\n")
     return out_dir

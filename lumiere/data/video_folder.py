@@ -26,8 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from ..video import _check_fps, _check_int
-from .shapes import _frame_size
+from ..validation import check_fps, check_int, frame_size
 
 logger = logging.getLogger("lumiere.data")
 
@@ -105,7 +104,7 @@ class _FolderDataset(Dataset):
 
     def __init__(self, root: str | Path, size: int | tuple[int, int]):
         self.root = Path(root)
-        self.size = _frame_size(size)
+        self.size = frame_size(size)
         self.skipped: dict[str, str] = {}
         self._items: list[_Item] = []
         kinds: Counter[str] = Counter()
@@ -255,11 +254,11 @@ class VideoFolderDataset(_FolderDataset):
         seed: int = 0,
         backend: str = "auto",
     ):
-        _check_int("num_frames", num_frames, 1)
-        _check_int("frame_stride", frame_stride, 1)
-        _check_int("seed", seed, 0)
+        check_int("num_frames", num_frames, 1)
+        check_int("frame_stride", frame_stride, 1)
+        check_int("seed", seed, 0)
         if fps is not None:
-            _check_fps(fps)
+            check_fps(fps)
             if frame_stride != 1:
                 raise ValueError(f"pass frame_stride or fps, not both; got frame_stride={frame_stride}, fps={fps}")
         self.num_frames = num_frames
@@ -273,7 +272,7 @@ class VideoFolderDataset(_FolderDataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Draw the clip starts of ``epoch``: call it at the start of each epoch."""
-        _check_int("epoch", epoch, 0)
+        check_int("epoch", epoch, 0)
         self.epoch = epoch
 
     def _probe(self, path: Path) -> tuple[int, int]:

@@ -19,10 +19,11 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from einops import rearrange
 
-from ..data.shapes import _DIRECTIONS, COMBINATIONS, caption, render_clip, sample_specs
-from ..pipelines.text_to_video import LumierePipeline, encode_text
+from ..data.shapes import COMBINATIONS, DIRECTIONS, caption, render_clip, sample_specs
+from ..codec import encode_text, pixels_from_frames
+from ..pipelines import LumierePipeline
+from ..pipelines.sampling import predicted_original
 
 OPPOSITE = {"moving left": "moving right", "moving right": "moving left", "moving up": "moving down", "moving down": "moving up"}
 
@@ -43,23 +44,6 @@ class DirectionWordRow:
     true_word_sideways: float | None = None
 
 
-def clean_estimate(
-    scheduler, noisy: torch.Tensor, output: torch.Tensor, timesteps: torch.Tensor
-) -> torch.Tensor:
-    """The clean sample implied by a U-Net ``output`` for ``noisy`` at ``timesteps`` ``(B,)``,
-    for the scheduler's ``prediction_type``; tensors ``(B, C, F, H, W)``."""
-    alpha_bar = scheduler.alphas_cumprod.to(noisy.device)[timesteps].view(-1, 1, 1, 1, 1).to(noisy.dtype)
-    a, s = alpha_bar.sqrt(), (1 - alpha_bar).sqrt()
-    prediction_type = scheduler.config.prediction_type
-    if prediction_type == "v_prediction":
-        return a * noisy - s * output
-    if prediction_type == "epsilon":
-        return (noisy - s * output) / a
-    if prediction_type == "sample":
-        return output
-    raise ValueError(f"prediction_type={prediction_type!r} is not supported; use v_prediction, epsilon or sample")
-
-
 def _centroid_steps(clips: torch.Tensor) -> torch.Tensor:
     """``(B, 2)``: the brightness centroid's ``(x, y)`` move, first to last frame, in pixels
     (y down). ``clips`` ``(B, 3, F, H, W)`` in [-1, 1] on a black background."""
@@ -74,7 +58,7 @@ def _centroid_steps(clips: torch.Tensor) -> torch.Tensor:
 
 def _unit(motions: Sequence[str], like: torch.Tensor) -> torch.Tensor:
     """``(B, 2)`` unit ``(x, y)`` vectors of the axis-aligned ``motions``."""
-    return torch.tensor([_DIRECTIONS[motion] for motion in motions], dtype=like.dtype, device=like.device)
+    return torch.tensor([DIRECTIONS[motion] for motion in motions], dtype=like.dtype, device=like.device)
 
 
 def displacement(clips: torch.Tensor, motions: Sequence[str]) -> torch.Tensor:
@@ -116,8 +100,7 @@ def direction_word_probe(
     size = unet.config.unet2d_config["sample_size"]
     triples = [(colour, shape, motion) for colour, shape, motion in COMBINATIONS if motion in OPPOSITE]
     specs = sample_specs(num_clips, seed, include_only=triples)
-    clean = torch.from_numpy(np.stack([render_clip(spec, num_frames, size) for spec in specs]))
-    clean = rearrange(clean.to(device=device, dtype=torch.float32).div(127.5).sub(1), "b f h w c -> b c f h w")
+    clean = pixels_from_frames(np.stack([render_clip(spec, num_frames, size) for spec in specs])).to(device)
     motions = [spec.motion for spec in specs]
     captions = {
         "true": [caption(spec) for spec in specs],
@@ -133,7 +116,7 @@ def direction_word_probe(
         moved, error = {}, {}
         for name, context in contexts.items():
             output = unet(noisy.to(unet.dtype), t, encoder_hidden_states=context.to(unet.dtype)).sample.float()
-            estimate = clean_estimate(pipeline.scheduler, noisy, output, t).clamp(-1, 1)
+            estimate = predicted_original(pipeline.scheduler, noisy, output, t).clamp(-1, 1)
             moved[name] = displacement(estimate, motions).mean().item()
             error[name] = (estimate - clean).square().mean().item()
             if name == "true":

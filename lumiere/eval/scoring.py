@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# _DIRECTIONS holds the screen signs of each "moving ..." motion; templates come from the
+# DIRECTIONS holds the screen signs of each "moving ..." motion; templates come from the
 # renderer's own draw, so they are exactly what the data shows.
-from ..data.shapes import _DIRECTIONS, COLOURS, MOTIONS, PALETTE, SHAPES, draw
+from ..data.shapes import COLOURS, DIRECTIONS, MOTIONS, PALETTE, SHAPES, draw
 
 # Object mask: a pixel belongs to the object when its RGB distance from the background
 # (0..1 units) exceeds half the frame's peak distance, so anti-aliased or blurred edges
@@ -63,7 +63,7 @@ _MIN_TURN = 45.0
 _PALETTE_RGB = np.array([PALETTE[name] for name in COLOURS], dtype=float) / 255.0  # (8, 3)
 _NEIGHBOURS = [(di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0)]
 # Heading of each direction, radians from +x towards +y (down), as atan2(dy, dx) gives it.
-_HEADINGS = {name: math.atan2(dy, dx) for name, (dx, dy) in _DIRECTIONS.items()}
+_HEADINGS = {name: math.atan2(dy, dx) for name, (dx, dy) in DIRECTIONS.items()}
 
 
 # eq=False: the tracks are arrays, which the generated __eq__ could not compare.
@@ -401,7 +401,7 @@ def summarize(expected: Sequence[tuple[str, str, str]], scores: Sequence[ClipSco
         values = [v for v in values if not math.isnan(v)]
         return float(np.mean(values)) if values else float("nan")
 
-    directional = [(m, s.motion) for (_, _, m), s in zip(expected, scores) if m in _DIRECTIONS]
+    directional = [(m, s.motion) for (_, _, m), s in zip(expected, scores) if m in DIRECTIONS]
     return {
         "colour": accuracy([(c, s.colour) for (c, _, _), s in zip(expected, scores)]),
         "shape": accuracy([(h, s.shape) for (_, h, _), s in zip(expected, scores)]),

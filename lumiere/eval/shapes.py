@@ -22,7 +22,7 @@ import torch
 
 from ..data.shapes import COMBINATIONS, HELD_OUT, describe
 from ..models.space_time_unet import SpaceTimeUNet
-from ..pipelines.text_to_video import LumierePipeline
+from ..pipelines import LumierePipeline
 from .direction_word import direction_word_probe
 from .scoring import chance_levels, score_clip, summarize
 
@@ -56,13 +56,8 @@ def per_frame_baseline(pipeline: LumierePipeline) -> LumierePipeline:
     """The same text-to-image U-Net with no temporal layers or resampling: each frame is
     denoised independently, as a text-to-image model sampled frame by frame, from the
     same initial noise as ``pipeline`` (frame correlation included)."""
-    unet2d = pipeline.unet.to_unet2d()
-    levels = len(unet2d.config.down_block_types) - 1
-    unet = SpaceTimeUNet.from_unet2d(unet2d, temporal_downsample=[False] * levels)
-    return LumierePipeline(
-        unet=unet, scheduler=pipeline.scheduler, text_encoder=pipeline.text_encoder, tokenizer=pipeline.tokenizer,
-        vae=pipeline.vae, noise_frame_correlation=pipeline.config.noise_frame_correlation,
-    )  # fmt: skip
+    unet = SpaceTimeUNet.from_unet2d(pipeline.unet.to_unet2d(), temporal_downsample=False)
+    return LumierePipeline.from_pipe(pipeline, unet=unet)
 
 
 @torch.no_grad()

@@ -22,7 +22,10 @@ clip, ``(B, L, D)``, and is broadcast to ``B * F_k`` at each level.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
@@ -39,6 +42,7 @@ from diffusers.utils import BaseOutput
 from einops import rearrange
 from torch import nn
 
+from ..validation import check_multiple
 from .temporal import (
     TemporalAttentionBlock,
     TemporalBlock,
@@ -108,10 +112,11 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
     Args:
         unet2d_config (`dict`): The config of the ``UNet2DConditionModel`` whose layers form
             the spatial path (its ``__init__`` arguments).
-        temporal_downsample (`Sequence[bool]`, *optional*): One flag per spatial downsampler
-            (``len(down_block_types) - 1``): whether that resize also halves the frame count
-            (and the matching upsampler doubles it). Defaults to all True, as in Lumiere.
-            The frame count must be divisible by ``2 ** sum(temporal_downsample)``.
+        temporal_downsample (`Sequence[bool]` or `bool`, *optional*): Which spatial
+            downsamplers also halve the frame count (and the matching upsamplers double it):
+            one flag per downsampler (``len(down_block_types) - 1``), or True (all, the
+            default, as in Lumiere) or False (none: every level sees every frame). The frame
+            count must be divisible by ``2 ** (number of True flags)``.
         temporal_attention_layers (`int`, defaults to 1): Self-attention layers stacked in
             each attention-based inflation block (coarsest level).
         temporal_attention_head_dim (`int`, defaults to 64): Channels per temporal attention head.
@@ -123,6 +128,10 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
             temporal attention tokens also carry their ``(y, x)`` position (and frame index)
             from the start. Lumiere's do not; with it the coarsest level can place an object
             along a direction the text names even where the noisy input does not show it.
+
+    The ``temporal_*`` arguments are the *temporal options*: [`TemporalOptions`], the
+    trainer's config and the command-line flags are all read off this signature and
+    docstring, so an option is added here and nowhere else.
     """
 
     _supports_gradient_checkpointing = True
@@ -133,7 +142,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
     def __init__(
         self,
         unet2d_config: dict,
-        temporal_downsample: Sequence[bool] | None = None,
+        temporal_downsample: Sequence[bool] | bool | None = None,
         temporal_attention_layers: int = 1,
         temporal_attention_head_dim: int = 64,
         temporal_kernel_size: int = 3,
@@ -150,8 +159,8 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
                 setattr(self, name, value)
 
         num_levels = len(self.down_blocks)
-        if temporal_downsample is None:
-            temporal_downsample = [True] * (num_levels - 1)
+        if temporal_downsample is None or isinstance(temporal_downsample, bool):
+            temporal_downsample = [temporal_downsample is not False] * (num_levels - 1)
         if len(temporal_downsample) != num_levels - 1:
             raise ValueError(
                 f"temporal_downsample needs one flag per spatial downsampler ({num_levels - 1}), "
@@ -202,34 +211,21 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
 
     @classmethod
     def from_unet2d(
-        cls,
-        unet: UNet2DConditionModel,
-        *,
-        temporal_downsample: Sequence[bool] | None = None,
-        temporal_attention_layers: int = 1,
-        temporal_attention_head_dim: int = 64,
-        temporal_kernel_size: int = 3,
-        temporal_cross_attention: bool = False,
-        temporal_attention_spatial_positions: bool = False,
-        load_weights: bool = True,
+        cls, unet: UNet2DConditionModel, *, load_weights: bool = True, **temporal_options: Any
     ) -> "SpaceTimeUNet":
-        """Inflate a text-to-image U-Net.
+        """Inflate a text-to-image U-Net; ``temporal_options`` are the class's ``temporal_*``
+        arguments ([`TemporalOptions`]).
 
         With ``load_weights`` every pretrained weight is copied under its own name and frozen;
         only the new temporal parameters require grad. The result has ``unet``'s dtype and
-        device. See the class docstring for the temporal arguments.
+        device.
         """
+        unknown = sorted(set(temporal_options) - set(TEMPORAL_OPTIONS))
+        if unknown:
+            raise ValueError(f"from_unet2d got unknown options {unknown}; the temporal options are {list(TEMPORAL_OPTIONS)}")
         init_keys = inspect.signature(UNet2DConditionModel.__init__).parameters
         unet2d_config = {key: value for key, value in unet.config.items() if key in init_keys}
-        model = cls(
-            unet2d_config=unet2d_config,
-            temporal_downsample=temporal_downsample,
-            temporal_attention_layers=temporal_attention_layers,
-            temporal_attention_head_dim=temporal_attention_head_dim,
-            temporal_kernel_size=temporal_kernel_size,
-            temporal_cross_attention=temporal_cross_attention,
-            temporal_attention_spatial_positions=temporal_attention_spatial_positions,
-        )
+        model = cls(unet2d_config=unet2d_config, **temporal_options)
         if load_weights:
             model.load_unet2d_state_dict(unet.state_dict())
             model.freeze_spatial_layers()
@@ -269,10 +265,6 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
     def freeze_spatial_layers(self) -> None:
         for parameter in self.spatial_parameters():
             parameter.requires_grad_(False)
-
-    def unfreeze_spatial_layers(self) -> None:
-        for parameter in self.spatial_parameters():
-            parameter.requires_grad_(True)
 
     # ------------------------------------------------------------------ shapes
 
@@ -420,16 +412,47 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         return self._checkpointed(run, hidden)
 
 
+# ---------------------------------------------------------------------- temporal options
+
+
+def _documented_args(docstring: str) -> dict[str, str]:
+    """``name -> description`` of the entries under ``Args:`` in a diffusers-style
+    docstring (``name (`type`): text`` and its indented continuation lines)."""
+    entries: dict[str, str] = {}
+    name = None
+    for line in inspect.cleandoc(docstring).split("Args:", 1)[1].splitlines():
+        entry = re.match(r" {4}(\w+) \(.*?\):\s*(.*)", line)
+        if entry:
+            name = entry[1]
+            entries[name] = entry[2]
+        elif name and line.startswith(" " * 8):
+            entries[name] += " " + line.strip()
+        else:
+            name = None
+    return {key: text.replace("``", "").replace("`", "") for key, text in entries.items()}
+
+
+def _temporal_options() -> tuple[dict[str, Any], type]:
+    """The ``temporal_*`` arguments of ``SpaceTimeUNet.__init__`` (name -> default), and a
+    dataclass of them whose fields carry their docstring entries as ``help``."""
+    parameters = inspect.signature(SpaceTimeUNet.__init__).parameters
+    hints = typing.get_type_hints(SpaceTimeUNet.__init__)
+    help = _documented_args(SpaceTimeUNet.__doc__)
+    names = [name for name in parameters if name.startswith("temporal_")]
+    fields = [
+        (name, hints[name], dataclasses.field(default=parameters[name].default, metadata={"help": help[name], "choices": None}))
+        for name in names
+    ]
+    options = dataclasses.make_dataclass("TemporalOptions", fields)
+    options.__module__ = __name__
+    options.__doc__ = "How a text-to-image U-Net is inflated: the temporal options of [`SpaceTimeUNet`]."
+    return {name: parameters[name].default for name in names}, options
+
+
+TEMPORAL_OPTIONS, TemporalOptions = _temporal_options()
+
+
 # ---------------------------------------------------------------------- helpers
-
-
-def check_multiple(name: str, value: int, factor: int) -> None:
-    """Raise ``ValueError`` unless ``value`` is a positive multiple of ``factor``, naming the
-    argument, its value and the nearest valid values."""
-    if value < 1 or value % factor:
-        lower, upper = value // factor * factor, (value // factor + 1) * factor
-        nearest = f"{lower} or {upper}" if lower else f"{upper}"
-        raise ValueError(f"{name}={value} must be a positive multiple of {factor}; nearest valid: {nearest}")
 
 
 def _check_unet2d_config(config: dict) -> None:

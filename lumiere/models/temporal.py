@@ -9,6 +9,8 @@ text-to-image model on a static clip until training moves the new weights.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from diffusers.models.attention import FeedForward
@@ -44,6 +46,14 @@ def temporal_conv(channels: int, kernel_size: int, stride: int = 1) -> nn.Conv2d
     )
 
 
+def over_frames(fn: Callable[[torch.Tensor], torch.Tensor], hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """Run ``fn`` on ``(B * F, C, H, W)`` seen as ``(B, C, F, H * W)``, the layout of
+    :func:`temporal_conv`, and fold its result back; ``fn`` may change the frame count."""
+    height = hidden_states.shape[-2]
+    video = rearrange(hidden_states, "(b f) c h w -> b c f (h w)", f=num_frames)
+    return rearrange(fn(video), "b c f (h w) -> (b f) c h w", h=height)
+
+
 class TemporalConvBlock(nn.Module):
     """Convolution-based inflation block (Lumiere, every level but the coarsest).
 
@@ -71,11 +81,8 @@ class TemporalConvBlock(nn.Module):
     ) -> torch.Tensor:
         # The text arguments only give every inflation block one call signature; a
         # convolution block does not read the text.
-        height = hidden_states.shape[-2]
         h = F.silu(self.spatial_norm(self.spatial_conv(hidden_states)))
-        h = rearrange(h, "(b f) c h w -> b c f (h w)", f=num_frames)
-        h = rearrange(self.temporal_conv(h), "b c f (h w) -> (b f) c h w", h=height)
-        h = F.silu(self.temporal_norm(h))
+        h = F.silu(self.temporal_norm(over_frames(self.temporal_conv, h, num_frames)))
         return hidden_states + self.proj_out(h)
 
 
@@ -220,19 +227,11 @@ class TemporalDownsample(nn.Module):
         super().__init__()
         self.conv = zero_module(temporal_conv(channels, kernel_size, stride=2))
 
-    def forward(
-        self,
-        hidden_states: torch.Tensor,
-        num_frames: int,
-        encoder_hidden_states: torch.Tensor | None = None,
-        encoder_attention_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        # The text arguments only give every inflation block one call signature; a
-        # convolution block does not read the text.
-        height = hidden_states.shape[-2]
-        video = rearrange(hidden_states, "(b f) c h w -> b c f (h w)", f=num_frames)
-        video = video[:, :, ::2] + self.conv(video)
-        return rearrange(video, "b c f (h w) -> (b f) c h w", h=height)
+    def forward(self, hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
+        return over_frames(self._resample, hidden_states, num_frames)
+
+    def _resample(self, video: torch.Tensor) -> torch.Tensor:
+        return video[:, :, ::2] + self.conv(video)
 
 
 class TemporalUpsample(nn.Module):
@@ -246,22 +245,14 @@ class TemporalUpsample(nn.Module):
         super().__init__()
         self.conv = zero_module(temporal_conv(channels, kernel_size))
 
-    def forward(
-        self,
-        hidden_states: torch.Tensor,
-        num_frames: int,
-        encoder_hidden_states: torch.Tensor | None = None,
-        encoder_attention_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        # The text arguments only give every inflation block one call signature; a
-        # convolution block does not read the text.
-        height = hidden_states.shape[-2]
-        video = rearrange(hidden_states, "(b f) c h w -> b c f (h w)", f=num_frames)
+    def forward(self, hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
+        return over_frames(self._resample, hidden_states, num_frames)
+
+    def _resample(self, video: torch.Tensor) -> torch.Tensor:
         # F.interpolate rather than repeat_interleave or einops.repeat: inductor (torch 2.13)
         # fails on a replicate-padded conv of those (tests/test_compile.py).
         video = F.interpolate(video, scale_factor=(2, 1), mode="nearest")
-        video = video + self.conv(video)
-        return rearrange(video, "b c f (h w) -> (b f) c h w", h=height)
+        return video + self.conv(video)
 
 
 class TemporalBlock(nn.Module):

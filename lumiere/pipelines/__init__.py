@@ -1,3 +1,4 @@
-from .text_to_video import LumierePipeline, LumierePipelineOutput
+from .base import LumiereBasePipeline, LumierePipelineOutput
+from .text_to_video import LumierePipeline
 
-__all__ = ["LumierePipeline", "LumierePipelineOutput"]
+__all__ = ["LumiereBasePipeline", "LumierePipeline", "LumierePipelineOutput"]

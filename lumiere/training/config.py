@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 import yaml
 
-from ..noise import check_frame_correlation
+from ..models.space_time_unet import TemporalOptions
+from ..validation import check_frame_correlation
 
 PREDICTION_TYPES = ("auto", "v_prediction", "epsilon")
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
@@ -36,7 +37,11 @@ def _option(default: Any, help: str, choices: Sequence[str] | None = None) -> An
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(TemporalOptions):
+    """Every training option. The temporal options (``temporal_*``, inherited from
+    [`TemporalOptions`]) apply when ``pretrained`` is a text-to-image folder, inflated on
+    load; a saved Lumiere pipeline keeps its own."""
+
     # --- model
     pretrained: str | None = _option(
         None,
@@ -52,19 +57,6 @@ class TrainConfig:
     from_scratch: bool = _option(False, "Re-initialize the U-Net weights randomly from its config before training.")
     train_spatial: bool = _option(
         False, "Video mode: also train the pretrained 2D weights (by default only the temporal layers train)."
-    )
-    temporal_downsample: list[bool] | None = _option(
-        None,
-        "When inflating: per spatial downsampler, whether it also halves time, e.g. 1,1,0 (default: all).",
-    )
-    temporal_attention_layers: int = _option(1, "When inflating: temporal attention layers per coarsest-level block.")
-    temporal_attention_head_dim: int = _option(64, "When inflating: channels per temporal attention head.")
-    temporal_kernel_size: int = _option(3, "When inflating: frames seen by each temporal convolution.")
-    temporal_cross_attention: bool = _option(
-        False, "When inflating: the temporal attention layers also attend to the text (for motion described in words)."
-    )
-    temporal_attention_spatial_positions: bool = _option(
-        False, "When inflating: the temporal attention tokens also carry their (y, x) position (to place motion the text names)."
     )
     # --- data
     train_data: str | None = _option(
@@ -177,34 +169,37 @@ class TrainConfig:
         Path(path).write_text(yaml.safe_dump(dataclasses.asdict(self), sort_keys=False))
 
 
-def _base_type(annotation: str) -> Any:
-    """The non-None type of a field annotation (string, because of future annotations)."""
-    hint = typing.get_type_hints(TrainConfig)[annotation]
-    if isinstance(hint, types.UnionType):
+def _base_type(options: type, name: str) -> Any:
+    """The non-None type of a field's annotation."""
+    hint = typing.get_type_hints(options)[name]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
     return hint
 
 
-def parse_flags(text: str) -> list[bool]:
+def parse_flags(text: str) -> list[bool] | bool:
+    """``1,1,0``-style flags (also true/false), or ``all`` / ``none`` for True / False."""
+    if text.strip().lower() in ("all", "none"):
+        return text.strip().lower() == "all"
     flags = [part.strip().lower() for part in text.split(",")]
     if not all(flag in ("1", "0", "true", "false") for flag in flags):
-        raise argparse.ArgumentTypeError(f"expected comma-separated 1/0 flags such as 1,1,0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected comma-separated 1/0 flags such as 1,1,0, or all / none; got {text!r}")
     return [flag in ("1", "true") for flag in flags]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One ``--kebab-case`` flag per option. Defaults are left unset so that only flags
-    given on the command line override the config file."""
-    parser.add_argument("--config", type=Path, default=None, help="YAML file of options (flags override it)")
-    for spec in dataclasses.fields(TrainConfig):
-        kind = _base_type(spec.name)
+def add_option_flags(parser: argparse.ArgumentParser, options: type) -> None:
+    """One ``--kebab-case`` flag per field of the dataclass ``options``, its help from the
+    field's metadata. Defaults are left unset so that only flags given on the command line
+    override (a config file, or the callee's defaults)."""
+    for spec in dataclasses.fields(options):
+        kind = _base_type(options, spec.name)
         default = spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()
         flag = "--" + spec.name.replace("_", "-")
         help = f"{spec.metadata['help']} (default: {default})"
         common = dict(dest=spec.name, default=argparse.SUPPRESS, help=help)
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
-        elif spec.name == "temporal_downsample":
+        elif typing.get_args(kind) == (bool,):  # a flag per level
             parser.add_argument(flag, type=parse_flags, metavar="FLAGS", **common)
         elif typing.get_origin(kind) is list:
             parser.add_argument(flag, nargs="*", metavar="TEXT", **common)
@@ -212,6 +207,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, choices=spec.metadata["choices"], **common)
         else:
             parser.add_argument(flag, type=kind, metavar={int: "N", float: "X"}.get(kind, "TEXT"), **common)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE.yaml`` and one flag per [`TrainConfig`] option."""
+    parser.add_argument("--config", type=Path, default=None, help="YAML file of options (flags override it)")
+    add_option_flags(parser, TrainConfig)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

@@ -31,9 +31,10 @@ from torch.utils.data import ConcatDataset, DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from ..data import ImageFolderDataset, VideoFolderDataset
-from ..models.space_time_unet import SpaceTimeUNet
+from ..codec import encode_pixels, encode_text
+from ..models.space_time_unet import TEMPORAL_OPTIONS, SpaceTimeUNet
 from ..performance import fast_autocast_dtype
-from ..pipelines.text_to_video import LumierePipeline, encode_text
+from ..pipelines import LumierePipeline
 from ..video import save_contact_sheet, save_video
 from . import checkpoints
 from .config import TrainConfig
@@ -113,14 +114,8 @@ def _load(config: TrainConfig) -> _Components:
     elif is_lumiere:
         source = LumierePipeline.from_pretrained(folder)
     else:
-        source = LumierePipeline.from_text_to_image(
-            folder, temporal_downsample=config.temporal_downsample,
-            temporal_attention_layers=config.temporal_attention_layers,
-            temporal_attention_head_dim=config.temporal_attention_head_dim,
-            temporal_kernel_size=config.temporal_kernel_size,
-            temporal_cross_attention=config.temporal_cross_attention,
-            temporal_attention_spatial_positions=config.temporal_attention_spatial_positions,
-        )  # fmt: skip
+        temporal_options = {name: getattr(config, name) for name in TEMPORAL_OPTIONS}
+        source = LumierePipeline.from_text_to_image(folder, **temporal_options)
     parts = source.components
     unet = parts["unet"].float()
     if config.from_scratch:
@@ -158,18 +153,6 @@ def _dataset(config: TrainConfig) -> torch.utils.data.Dataset:
 
     parts = [folder(root) for root in config.train_data.split(",")]
     return parts[0] if len(parts) == 1 else _FolderUnion(parts)
-
-
-@torch.no_grad()
-def _encode_pixels(vae: torch.nn.Module | None, pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Pixels in [-1, 1] -> what the U-Net denoises: the pixels themselves, or VAE latents
-    of every frame of ``(B, C, F, H, W)`` (or image of ``(B, C, H, W)``)."""
-    if vae is None:
-        return pixels
-    video = pixels.ndim == 5
-    frames = rearrange(pixels, "b c f h w -> (b f) c h w") if video else pixels
-    latents = vae.encode(frames.to(vae.dtype)).latent_dist.sample(generator=generator) * vae.config.scaling_factor
-    return rearrange(latents, "(b f) c h w -> b c f h w", b=pixels.shape[0]) if video else latents
 
 
 def train(config: TrainConfig) -> TrainResult:
@@ -331,7 +314,7 @@ def _loss(
 ) -> torch.Tensor:
     """The loss of one micro-batch; every random draw comes from ``generator``."""
     pixels = batch["pixel_values"].to(device)
-    clean = _encode_pixels(vae, pixels, generator)
+    clean = encode_pixels(vae, pixels, generator)
     batch_size = clean.shape[0]
     noise = sample_noise(
         tuple(clean.shape), config.noise_offset, generator, device, clean.dtype, config.noise_frame_correlation
@@ -393,8 +376,7 @@ def _pipeline(parts: _Components, unet: torch.nn.Module, scheduler: Any, config:
     mode, the same with the 2D U-Net inflated without temporal resampling (an inflated
     U-Net is the 2D one until its temporal layers train), sampling single frames."""
     if config.mode == "image":
-        levels = len(unet.config.down_block_types) - 1
-        unet = SpaceTimeUNet.from_unet2d(unet, temporal_downsample=[False] * levels)
+        unet = SpaceTimeUNet.from_unet2d(unet, temporal_downsample=False)
     return LumierePipeline(
         unet=unet, scheduler=scheduler, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer, vae=parts.vae,
         noise_frame_correlation=config.noise_frame_correlation,

@@ -1,0 +1,334 @@
+"""What every Lumiere pipeline shares: its components, prompt encoding, initial noise, the
+VAE codec, input checks, the guided denoising run with callbacks, and the output.
+
+A pipeline is a subclass that prepares its own inputs (a conditioning video, a start step,
+windows) and calls these pieces; docs/architecture.md ("Pipelines") shows how.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import numpy as np
+import PIL.Image
+import torch
+from diffusers import AutoencoderKL, DiffusionPipeline
+from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
+from diffusers.schedulers import KarrasDiffusionSchedulers, SchedulerMixin
+from diffusers.utils import BaseOutput
+from diffusers.video_processor import VideoProcessor
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from ..codec import decode_latents, encode_pixels, encode_text
+from ..models.space_time_unet import SpaceTimeUNet
+from ..noise import video_noise
+from ..validation import check_frame_correlation, check_multiple
+from ..performance import fast_autocast
+from .sampling import Branch, Guidance, ModelFn, denoise, step_kwargs
+
+OUTPUT_TYPES = ("np", "pt", "pil", "latent")
+
+Callback = Callable[[Any, int, torch.Tensor, dict], dict] | PipelineCallback | MultiPipelineCallbacks
+
+
+@dataclass
+class LumierePipelineOutput(BaseOutput):
+    """``frames``: per ``output_type``, ``np`` ``(B, F, H, W, C)`` floats in [0, 1], ``pt``
+    ``(B, F, C, H, W)`` in [0, 1], ``pil`` a list (per video) of lists of images, ``latent``
+    the final latents ``(B, C, F, h, w)`` (pixels in [-1, 1] for a pixel-space model)."""
+
+    frames: np.ndarray | torch.Tensor | list[list[PIL.Image.Image]]
+
+
+class LumiereBasePipeline(DiffusionPipeline):
+    r"""The shared part of the Lumiere pipelines (not a pipeline to call on its own).
+
+    Components:
+        unet ([`SpaceTimeUNet`]): denoises ``(B, C, F, H, W)`` clips.
+        scheduler: any diffusers scheduler (epsilon, v-prediction or sample prediction).
+        text_encoder (`PreTrainedModel`): frozen text encoder (CLIP, T5, BERT-style); its last
+            hidden states are the cross-attention context.
+        tokenizer (`PreTrainedTokenizerBase`): the encoder's tokenizer.
+        vae ([`AutoencoderKL`], *optional*): None for a pixel-space model.
+
+    Config:
+        noise_frame_correlation (`float`, defaults to 0): the correlation between the
+            frames of the initial noise (see [`lumiere.noise.video_noise`]); the value the
+            U-Net was trained with, which training records here.
+    """
+
+    model_cpu_offload_seq = "text_encoder->unet->vae"
+    _optional_components = ["vae"]
+    _callback_tensor_inputs = ["latents", "prompt_embeds", "negative_prompt_embeds"]
+
+    def __init__(
+        self,
+        unet: SpaceTimeUNet,
+        scheduler: KarrasDiffusionSchedulers | SchedulerMixin,
+        text_encoder: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        vae: AutoencoderKL | None = None,
+        noise_frame_correlation: float = 0.0,
+    ):
+        super().__init__()
+        check_frame_correlation(noise_frame_correlation)
+        self.register_modules(unet=unet, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer, vae=vae)
+        self.register_to_config(noise_frame_correlation=noise_frame_correlation)
+        self.video_processor = VideoProcessor(do_resize=False, vae_scale_factor=self.vae_scale_factor)
+
+    @classmethod
+    def from_pipe(cls, pipeline: DiffusionPipeline, **kwargs: Any) -> "LumiereBasePipeline":
+        """This pipeline on the modules of another loaded Lumiere pipeline: no weight is
+        copied or cast (unlike ``DiffusionPipeline.from_pipe``, which casts the shared
+        modules to float32 unless told a dtype). ``kwargs`` replace components or config
+        values by name."""
+        names = set(cls._get_signature_keys(cls)[0]) | set(cls._get_signature_keys(cls)[1])
+        unknown = sorted(set(kwargs) - names)
+        if unknown:
+            raise ValueError(f"from_pipe got {unknown}; {cls.__name__} takes {sorted(names)}")
+        shared = {name: value for name, value in {**pipeline.config, **pipeline.components}.items() if name in names}
+        return cls(**{**shared, **kwargs})
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def vae_scale_factor(self) -> int:
+        vae = getattr(self, "vae", None)
+        return 2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 1
+
+    @property
+    def num_channels_latents(self) -> int:
+        return self.unet.config.unet2d_config["in_channels"]
+
+    @property
+    def guidance_scale(self) -> float:
+        return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        return self._guidance_scale > 1
+
+    @property
+    def num_timesteps(self) -> int:
+        return self._num_timesteps
+
+    @property
+    def interrupt(self) -> bool:
+        return self._interrupt
+
+    def default_size(self, height: int | None, width: int | None) -> tuple[int, int]:
+        """``(height, width)`` in pixels, each defaulting to the U-Net's ``sample_size``
+        times the VAE factor."""
+        sample_size = self.unet.config.unet2d_config.get("sample_size") or 32
+        sample_size = sample_size if isinstance(sample_size, int) else sample_size[0]
+        return height or sample_size * self.vae_scale_factor, width or sample_size * self.vae_scale_factor
+
+    # ------------------------------------------------------------------ inputs
+
+    def check_inputs(
+        self,
+        prompt,
+        num_frames,
+        height,
+        width,
+        num_inference_steps,
+        negative_prompt,
+        prompt_embeds,
+        negative_prompt_embeds,
+        output_type,
+        callback_on_step_end,
+        callback_on_step_end_tensor_inputs,
+    ) -> None:
+        """The checks every Lumiere pipeline makes; each error names the argument."""
+        if (prompt is None) == (prompt_embeds is None):
+            raise ValueError("pass exactly one of prompt and prompt_embeds")
+        if prompt is not None and not isinstance(prompt, (str, list)):
+            raise ValueError(f"prompt must be a str or a list of str, got {type(prompt).__name__}")
+        if negative_prompt is not None and negative_prompt_embeds is not None:
+            raise ValueError("pass at most one of negative_prompt and negative_prompt_embeds")
+        if prompt_embeds is not None and negative_prompt_embeds is not None:
+            if prompt_embeds.shape != negative_prompt_embeds.shape:
+                raise ValueError(
+                    f"prompt_embeds {tuple(prompt_embeds.shape)} and negative_prompt_embeds "
+                    f"{tuple(negative_prompt_embeds.shape)} must have the same shape"
+                )
+        self.unet.check_input_size(num_frames, self.unet.spatial_factor, self.unet.spatial_factor)
+        pixel_factor = self.unet.spatial_factor * self.vae_scale_factor
+        check_multiple("height", height, pixel_factor)
+        check_multiple("width", width, pixel_factor)
+        if num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps={num_inference_steps} must be >= 1")
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type={output_type!r} is not one of {list(OUTPUT_TYPES)}")
+        names = _callback_names(callback_on_step_end, callback_on_step_end_tensor_inputs)
+        unknown = set(names or ()) - set(self._callback_tensor_inputs)
+        if unknown:
+            raise ValueError(
+                f"callback_on_step_end_tensor_inputs has {sorted(unknown)}; allowed: {self._callback_tensor_inputs}"
+            )
+
+    def encode_prompt(
+        self,
+        prompt: str | list[str] | None,
+        device: torch.device,
+        num_videos_per_prompt: int = 1,
+        do_classifier_free_guidance: bool = True,
+        negative_prompt: str | list[str] | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Text embeddings ``(B * num_videos_per_prompt, L, D)`` for the prompts and, with
+        guidance, for the negative prompts (empty strings when not given)."""
+        if prompt_embeds is None:
+            prompt_embeds = encode_text(self.text_encoder, self.tokenizer, prompt, device)
+        batch_size = prompt_embeds.shape[0]
+        if do_classifier_free_guidance and negative_prompt_embeds is None:
+            negative = [""] * batch_size if negative_prompt is None else negative_prompt
+            negative = [negative] * batch_size if isinstance(negative, str) else list(negative)
+            if len(negative) != batch_size:
+                raise ValueError(
+                    f"negative_prompt has {len(negative)} entries but there are {batch_size} prompts; give one per prompt"
+                )
+            negative_prompt_embeds = encode_text(self.text_encoder, self.tokenizer, negative, device)
+        dtype = self.text_encoder.dtype if self.text_encoder is not None else self.unet.dtype
+        prompt_embeds = prompt_embeds.to(device=device, dtype=dtype).repeat_interleave(num_videos_per_prompt, dim=0)
+        if negative_prompt_embeds is not None:
+            negative_prompt_embeds = negative_prompt_embeds.to(device=device, dtype=dtype)
+            negative_prompt_embeds = negative_prompt_embeds.repeat_interleave(num_videos_per_prompt, dim=0)
+        return prompt_embeds, negative_prompt_embeds
+
+    def prepare_latents(
+        self,
+        batch_size: int,
+        num_channels: int,
+        num_frames: int,
+        height: int,
+        width: int,
+        dtype: torch.dtype,
+        device: torch.device,
+        generator: torch.Generator | list[torch.Generator] | None,
+        latents: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Initial noise ``(B, C, F, H / s, W / s)``, its frames correlated as the config's
+        ``noise_frame_correlation`` says, scaled by the scheduler's initial sigma."""
+        shape = (batch_size, num_channels, num_frames, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        if isinstance(generator, list) and len(generator) != batch_size:
+            raise ValueError(f"generator is a list of {len(generator)}; pass one per video ({batch_size}) or a single one")
+        if latents is None:
+            latents = video_noise(shape, generator, self.config.noise_frame_correlation, device, dtype)
+        elif tuple(latents.shape) != shape:
+            raise ValueError(f"latents has shape {tuple(latents.shape)}; expected {shape}")
+        else:
+            latents = latents.to(device=device, dtype=dtype)
+        return latents * self.scheduler.init_noise_sigma
+
+    def encode_video(
+        self, video: torch.Tensor, generator: torch.Generator | None = None, chunk_size: int = 16
+    ) -> torch.Tensor:
+        """Pixels ``(B, 3, F, H, W)`` in [-1, 1] -> what the U-Net denoises (VAE latents
+        ``(B, C, F, H / s, W / s)``, or the pixels), ``chunk_size`` frames at a time."""
+        dtype = self.vae.dtype if self.vae is not None else self.unet.dtype
+        return encode_pixels(self.vae, video.to(device=self._execution_device, dtype=dtype), generator, chunk_size)
+
+    def decode_latents(self, latents: torch.Tensor, decode_chunk_size: int = 16) -> torch.Tensor:
+        """Latents ``(B, C, F, h, w)`` -> video ``(B, 3, F, H, W)`` in [-1, 1], float32,
+        ``decode_chunk_size`` frames at a time."""
+        return decode_latents(self.vae, latents, decode_chunk_size)
+
+    # ------------------------------------------------------------------ sampling
+
+    def guidance(
+        self,
+        prompt_embeds: torch.Tensor,
+        negative_prompt_embeds: torch.Tensor | None,
+        cross_attention_kwargs: dict[str, Any] | None = None,
+        concat: torch.Tensor | None = None,
+        uncond_concat: torch.Tensor | None = None,
+        model_kwargs: dict[str, torch.Tensor] | None = None,
+    ) -> Guidance:
+        """The guided U-Net as a model function (see [`Guidance`]).
+
+        Args:
+            prompt_embeds, negative_prompt_embeds: the text of the conditional and (with
+                guidance on) the unconditional branch, from [`encode_prompt`].
+            concat: channels appended to the noisy latents in the conditional branch,
+                ``(B, C_extra, F, h, w)``; ``uncond_concat`` the unconditional branch's
+                (default: the same, as inpainting keeps its mask in both).
+            model_kwargs: more U-Net arguments by name, the same in both branches, batch ``B``.
+        """
+        model_kwargs = model_kwargs or {}
+        cond = Branch(prompt_embeds, concat, model_kwargs)
+        uncond = None
+        if self.do_classifier_free_guidance:
+            uncond = Branch(negative_prompt_embeds, concat if uncond_concat is None else uncond_concat, model_kwargs)
+        return Guidance(self.unet, self.scheduler, self.guidance_scale, cond, uncond, cross_attention_kwargs)
+
+    def sample(
+        self,
+        guidance: Guidance,
+        latents: torch.Tensor,
+        timesteps: torch.Tensor,
+        generator: torch.Generator | list[torch.Generator] | None,
+        eta: float,
+        callback_on_step_end: Callback | None,
+        callback_on_step_end_tensor_inputs: list[str],
+        autocast: bool,
+        model_fn: ModelFn | None = None,
+    ) -> torch.Tensor:
+        """[`denoise`] with what every pipeline adds: progress bar, ``interrupt``,
+        ``callback_on_step_end`` (whose returned prompt embeddings replace ``guidance``'s
+        text) and autocast to the device's fast dtype. The model function is ``guidance``
+        unless ``model_fn`` (a function around it, e.g. over temporal windows) is given."""
+        callback_on_step_end_tensor_inputs = _callback_names(callback_on_step_end, callback_on_step_end_tensor_inputs)
+        self._num_timesteps = len(timesteps)
+        device = self._execution_device
+
+        with self.progress_bar(total=len(timesteps)) as progress, fast_autocast(device, self.unet.dtype, autocast):
+
+            def on_step(i: int, t: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+                if callback_on_step_end is not None:
+                    latents = self._run_callback(callback_on_step_end, callback_on_step_end_tensor_inputs, guidance, i, t, latents)
+                progress.update()
+                return latents
+
+            return denoise(
+                model_fn or guidance, latents, self.scheduler, timesteps, step_kwargs=step_kwargs(self.scheduler, generator, eta),
+                on_step=on_step, stop=lambda: self.interrupt,
+            )  # fmt: skip
+
+    def _run_callback(self, callback, names, guidance: Guidance, i, t, latents: torch.Tensor) -> torch.Tensor:
+        uncond = guidance.uncond
+        available = {
+            "latents": latents,
+            "prompt_embeds": guidance.cond.encoder_hidden_states,
+            "negative_prompt_embeds": None if uncond is None else uncond.encoder_hidden_states,
+        }
+        updated = callback(self, i, t, {name: available[name] for name in names})
+        if "prompt_embeds" in updated:
+            guidance.cond = replace(guidance.cond, encoder_hidden_states=updated["prompt_embeds"])
+        if "negative_prompt_embeds" in updated and uncond is not None:
+            guidance.uncond = replace(uncond, encoder_hidden_states=updated["negative_prompt_embeds"])
+        return updated.get("latents", latents)
+
+    # ------------------------------------------------------------------ output
+
+    def output(
+        self, latents: torch.Tensor, output_type: str, decode_chunk_size: int, return_dict: bool
+    ) -> LumierePipelineOutput | tuple:
+        """Decode and post-process the final latents as ``output_type`` asks, free the
+        offload hooks, and wrap the frames."""
+        if output_type == "latent":
+            frames = latents
+        else:
+            video = self.decode_latents(latents, decode_chunk_size)
+            frames = self.video_processor.postprocess_video(video, output_type=output_type)
+        self.maybe_free_model_hooks()
+        return LumierePipelineOutput(frames=frames) if return_dict else (frames,)
+
+
+def _callback_names(callback: Callback | None, names: list[str]) -> list[str]:
+    """The tensors a step callback asks for: a diffusers ``PipelineCallback`` names its own."""
+    if isinstance(callback, (PipelineCallback, MultiPipelineCallbacks)):
+        return callback.tensor_inputs
+    return names
