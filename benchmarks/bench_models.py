@@ -109,7 +109,10 @@ def run(config_name: str, frame_counts: list[int], repeats: int, memory: bool, t
         "repeats": repeats,
         "measured": "memory" if memory else "time",
         "params": {
-            c.name: {"total": sum(p.numel() for p in c.model.parameters()), "trainable": sum(p.numel() for p in c.trainable)}
+            c.name: {
+                "total": sum(p.numel() for p in c.model.parameters()),
+                "trainable": sum(p.numel() for p in c.trainable),
+            }
             for c in candidates
         },
         "results": {},
@@ -153,7 +156,11 @@ def run(config_name: str, frame_counts: list[int], repeats: int, memory: bool, t
             row[name]["samples"] = values
         report["results"][str(frames)] = row
         save(f"models_{config_name}" + ("_memory" if memory else ""), report)  # a later OOM keeps this
-        print(f"{config_name} F={frames}: " + json.dumps({n: {k: v for k, v in r.items() if k != "samples"} for n, r in row.items()}), flush=True)
+        print(
+            f"{config_name} F={frames}: "
+            + json.dumps({n: {k: v for k, v in r.items() if k != "samples"} for n, r in row.items()}),
+            flush=True,
+        )
     return report
 
 

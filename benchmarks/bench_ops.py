@@ -86,7 +86,11 @@ def gradient_checkpointing(dev: torch.device, frames: int = 32) -> dict:
 def main() -> None:
     ensure_malloc_env()  # memory numbers below need it; times are compared within this run
     dev = device()
-    print(save("ops", {"temporal_conv": temporal_conv_layouts(dev), "gradient_checkpointing": gradient_checkpointing(dev)}))
+    print(
+        save(
+            "ops", {"temporal_conv": temporal_conv_layouts(dev), "gradient_checkpointing": gradient_checkpointing(dev)}
+        )
+    )
 
 
 if __name__ == "__main__":

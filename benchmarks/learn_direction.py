@@ -25,12 +25,17 @@ import torch
 
 from lumiere import LumierePipeline, SpaceTimeUNet
 from lumiere.assets import default_model_dir
-from lumiere.data.shapes import ClipSpec, caption, render_clip
 from lumiere.codec import encode_text, pixels_from_frames
+from lumiere.data.shapes import ClipSpec, caption, render_clip
 from lumiere.eval.direction_word import OPPOSITE, displacement
 from lumiere.pipelines.sampling import predicted_original
 
-MOVES = {"moving right": (0.35, 0.0), "moving left": (-0.35, 0.0), "moving down": (0.0, 0.35), "moving up": (0.0, -0.35)}
+MOVES = {
+    "moving right": (0.35, 0.0),
+    "moving left": (-0.35, 0.0),
+    "moving down": (0.0, 0.35),
+    "moving up": (0.0, -0.35),
+}
 
 
 def four_clips(size: int = 32, frames: int = 16) -> tuple[torch.Tensor, list[ClipSpec]]:
@@ -41,7 +46,9 @@ def four_clips(size: int = 32, frames: int = 16) -> tuple[torch.Tensor, list[Cli
     return pixels_from_frames(np.stack(clips)), specs
 
 
-def run(pipe: LumierePipeline, unet: SpaceTimeUNet, steps: int, every: int, lr: float) -> list[tuple[int, float, float]]:
+def run(
+    pipe: LumierePipeline, unet: SpaceTimeUNet, steps: int, every: int, lr: float
+) -> list[tuple[int, float, float]]:
     """``(step, true-word displacement, opposite-word displacement)`` every ``every`` steps."""
     clean, specs = four_clips()
     motions = [spec.motion for spec in specs]
@@ -51,7 +58,9 @@ def run(pipe: LumierePipeline, unet: SpaceTimeUNet, steps: int, every: int, lr: 
     opposite_text = encode_text(pipe.text_encoder, pipe.tokenizer, opposite, device)
     scheduler = pipe.scheduler
     probe_t = torch.full((len(specs),), 950)
-    probe_noisy = scheduler.add_noise(clean, torch.randn(clean.shape, generator=torch.Generator().manual_seed(123)), probe_t)
+    probe_noisy = scheduler.add_noise(
+        clean, torch.randn(clean.shape, generator=torch.Generator().manual_seed(123)), probe_t
+    )
 
     parameters = list(unet.temporal_parameters())
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)
@@ -61,7 +70,10 @@ def run(pipe: LumierePipeline, unet: SpaceTimeUNet, steps: int, every: int, lr: 
         if step % every == 0:
             with torch.no_grad():
                 moved = [
-                    displacement(predicted_original(scheduler, probe_noisy, unet(probe_noisy, probe_t, text).sample, probe_t), motions)
+                    displacement(
+                        predicted_original(scheduler, probe_noisy, unet(probe_noisy, probe_t, text).sample, probe_t),
+                        motions,
+                    )
                     .mean()
                     .item()
                     for text in (true_text, opposite_text)
@@ -89,7 +101,9 @@ def main() -> None:
     args = parser.parse_args()
     pipe = LumierePipeline.from_pretrained(args.model or default_model_dir(), dtype=torch.float32)
     if pipe.scheduler.config.prediction_type != "v_prediction":
-        raise ValueError(f"--model must predict v (the loss here is on v); got {pipe.scheduler.config.prediction_type!r}")
+        raise ValueError(
+            f"--model must predict v (the loss here is on v); got {pipe.scheduler.config.prediction_type!r}"
+        )
     folder = pipe.unet.config._name_or_path
     results = {}
     for spatial in (False, True):
@@ -99,8 +113,10 @@ def main() -> None:
         unet.load_state_dict(pipe.unet.state_dict())
         unet.freeze_spatial_layers()
         results[spatial] = run(pipe, unet.float(), args.steps, args.every, args.lr)
-    print(f"\nmodel {folder}; displacement along the true direction, px (clean clips "
-          f"{displacement(four_clips()[0], list(MOVES)).mean():+.1f})\n")
+    print(
+        f"\nmodel {folder}; displacement along the true direction, px (clean clips "
+        f"{displacement(four_clips()[0], list(MOVES)).mean():+.1f})\n"
+    )
     print("| step | without: true word | without: opposite word | with: true word | with: opposite word |")
     print("|---|---|---|---|---|")
     for (step, a, b), (_, c, d) in zip(results[False], results[True]):

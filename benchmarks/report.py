@@ -16,7 +16,11 @@ from .common import RESULTS
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 MODELS = ("stunet", "animatediff", "per_frame_2d")
-LABELS = {"stunet": "SpaceTimeUNet", "animatediff": "UNetMotionModel (AnimateDiff)", "per_frame_2d": "2D U-Net per frame"}
+LABELS = {
+    "stunet": "SpaceTimeUNet",
+    "animatediff": "UNetMotionModel (AnimateDiff)",
+    "per_frame_2d": "2D U-Net per frame",
+}
 
 
 def load(name: str) -> dict | None:
@@ -77,7 +81,10 @@ def models_section(config_name: str, peak: dict | None) -> list[str]:
         fp32 = peak["gflops"]["matmul_float32"]
         bf16 = peak["gflops"]["matmul_bfloat16"]
         lines += ["", "Forward FLOPs (torch's FLOP counter) and achieved rate against the measured peaks.", ""]
-        lines += ["| frames | model | GFLOP | GFLOP/s | % of fp32 matmul peak | % of bf16 matmul peak |", "|---|---|---|---|---|---|"]
+        lines += [
+            "| frames | model | GFLOP | GFLOP/s | % of fp32 matmul peak | % of bf16 matmul peak |",
+            "|---|---|---|---|---|---|",
+        ]
         for frames, row in results.items():
             for m in MODELS:
                 rate = row[m]["forward_gflops_per_s"]
@@ -127,22 +134,33 @@ def plot(configs: list[str]) -> Path | None:
         for model in MODELS:
             frames = [int(f) for f in timing["results"]]
             row_axes[0].plot(
-                frames, [timing["results"][str(f)][model]["forward_s"] for f in frames], "o-", label=LABELS[model],
+                frames,
+                [timing["results"][str(f)][model]["forward_s"] for f in frames],
+                "o-",
+                label=LABELS[model],
                 color=f"C{MODELS.index(model)}",
             )
             if memory is not None:
                 mem_frames = [int(f) for f in memory["results"]]
                 row_axes[1].plot(
-                    mem_frames, [memory["results"][str(f)][model]["forward_mib"] for f in mem_frames], "o-",
-                    label=f"{LABELS[model]} forward", color=f"C{MODELS.index(model)}",
+                    mem_frames,
+                    [memory["results"][str(f)][model]["forward_mib"] for f in mem_frames],
+                    "o-",
+                    label=f"{LABELS[model]} forward",
+                    color=f"C{MODELS.index(model)}",
                 )
                 trained = [f for f in mem_frames if "train_mib" in memory["results"][str(f)][model]]
                 row_axes[1].plot(
-                    trained, [memory["results"][str(f)][model]["train_mib"] for f in trained], "s--",
-                    label=f"{LABELS[model]} training step", color=f"C{MODELS.index(model)}",
+                    trained,
+                    [memory["results"][str(f)][model]["train_mib"] for f in trained],
+                    "s--",
+                    label=f"{LABELS[model]} training step",
+                    color=f"C{MODELS.index(model)}",
                 )
         row_axes[0].set(title=f"{name}: forward time", xlabel="frames", ylabel="seconds")
-        row_axes[1].set(title=f"{name}: peak memory" + ("" if memory else " (not measured)"), xlabel="frames", ylabel="MiB")
+        row_axes[1].set(
+            title=f"{name}: peak memory" + ("" if memory else " (not measured)"), xlabel="frames", ylabel="MiB"
+        )
         for axis in row_axes:
             axis.grid(alpha=0.3)
             if axis.lines:
@@ -169,14 +187,20 @@ def main() -> None:
     for config in ("mid", "small"):
         lines += models_section(config, peak)
     if ops is not None:
-        lines += ["### Single optimizations", "", "| temporal conv at | Conv3d (before), ms | Conv2d (after), ms | after / before |", "|---|---|---|---|"]
+        lines += [
+            "### Single optimizations",
+            "",
+            "| temporal conv at | Conv3d (before), ms | Conv2d (after), ms | after / before |",
+            "|---|---|---|---|",
+        ]
         for key, row in ops["temporal_conv"].items():
             lines.append(f"| {key} | {fmt(row['conv3d_ms'], 1)} | {fmt(row['conv2d_ms'], 1)} | {fmt(row['ratio'])} |")
         ckpt = ops["gradient_checkpointing"]
         lines += [
             "",
             f"Gradient checkpointing, STUNet `mid` training step at 32 frames: peak memory "
-            f"{fmt(ckpt['off']['peak_mib'], 0)} -> {fmt(ckpt['on']['peak_mib'], 0)} MiB (x{fmt(ckpt['memory_ratio'])}), "
+            f"{fmt(ckpt['off']['peak_mib'], 0)} -> {fmt(ckpt['on']['peak_mib'], 0)} MiB "
+            f"(x{fmt(ckpt['memory_ratio'])}), "
             f"time {fmt(ckpt['off']['seconds'])} -> {fmt(ckpt['on']['seconds'])} s (x{fmt(ckpt['time_ratio'])}).",
             "",
         ]
@@ -185,17 +209,27 @@ def main() -> None:
         lines += [
             "### Sampling",
             "",
-            f"Small pixel-space pipeline, {sampling['frames']} frames at 64x64, {sampling['steps']} DDIM steps with guidance: "
+            f"Small pixel-space pipeline, {sampling['frames']} frames at 64x64, "
+            f"{sampling['steps']} DDIM steps with guidance: "
             f"{fmt(default['seconds_per_clip'], 1)} s per clip, {fmt(default['frames_per_second'], 3)} frames/s; "
             f"U-Net {fmt(default['unet_gflops_per_s'], 1)} GFLOP/s"
-            + (f" ({fmt(100 * default['unet_gflops_per_s'] / peak['gflops']['matmul_float32'], 0)}% of the fp32 matmul peak)." if peak else "."),
+            + (
+                f" ({fmt(100 * default['unet_gflops_per_s'] / peak['gflops']['matmul_float32'], 0)}% "
+                "of the fp32 matmul peak)."
+                if peak
+                else "."
+            ),
             "",
             f"| setting (vs the default, {sampling['variant_steps']} steps) | time ratio | max abs pixel difference |",
             "|---|---|---|",
         ]
         for name, row in sampling["variants"].items():
             diff = fmt(row["max_abs_diff"], 4) if "max_abs_diff" in row else "-"
-            extra = f" (compile + first step {fmt(row['compile_and_first_step_s'], 0)} s)" if "compile_and_first_step_s" in row else ""
+            extra = (
+                f" (compile + first step {fmt(row['compile_and_first_step_s'], 0)} s)"
+                if "compile_and_first_step_s" in row
+                else ""
+            )
             lines.append(f"| {name}{extra} | {fmt(row['time_ratio'])} | {diff} |")
         lines.append("")
     image = plot(["mid", "small"])

@@ -1,6 +1,6 @@
 """Generate a clip with a saved Lumiere pipeline and write it as MP4 plus a PNG contact sheet.
 
-    python examples/text_to_video.py path/to/lumiere-folder "a red circle moving right" --out clip.mp4
+python examples/text_to_video.py path/to/lumiere-folder "a red circle moving right" --out clip.mp4
 """
 
 import argparse

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import NoReturn
 
 from .data.shapes import MOTIONS
 from .models.space_time_unet import TEMPORAL_OPTIONS, TemporalOptions
@@ -61,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--negative-prompt", default=None)
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--fps", type=float, default=8)
-    generate.add_argument("--out", type=Path, default=Path("clip.mp4"), help=".mp4 or .gif; a .png contact sheet is written beside it")
+    generate.add_argument(
+        "--out", type=Path, default=Path("clip.mp4"), help=".mp4 or .gif; a .png contact sheet is written beside it"
+    )
     generate.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
     generate.add_argument("--dtype", choices=DTYPES, default="float32")
     generate.add_argument(
@@ -76,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(train)
 
     evaluate = commands.add_parser(
-        "eval", help="score generated shapes-world clips from their pixels (seen/unseen combinations, per-frame baseline)"
+        "eval",
+        help="score generated shapes-world clips from their pixels (seen/unseen combinations, per-frame baseline)",
     )
     evaluate.add_argument("--model", type=_existing_dir, required=True, help="saved Lumiere pipeline folder")
     evaluate.add_argument("--prompts", type=int, default=64, help="half held-out combinations, half seen in training")

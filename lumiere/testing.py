@@ -91,7 +91,21 @@ def make_bert(vocab_dir: str | os.PathLike, seed: int = 0) -> tuple[BertModel, B
         add_pooling_layer=False,
     )  # fmt: skip
     vocab_file = Path(vocab_dir) / "vocab.txt"
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "red", "blue", "circle", "square", "moving", "left", "right"]
+    words = [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        "a",
+        "red",
+        "blue",
+        "circle",
+        "square",
+        "moving",
+        "left",
+        "right",
+    ]
     vocab_file.write_text("\n".join(words) + "\n")
     return encoder.eval(), BertTokenizer(str(vocab_file), model_max_length=MAX_TOKENS)
 
@@ -150,7 +164,9 @@ def make_pixel_lumiere_pipeline(vocab_dir: str | os.PathLike):
 
     encoder, tokenizer = make_bert(vocab_dir)
     unet = perturb_temporal(SpaceTimeUNet.from_unet2d(make_unet2d("pixel")))
-    return LumierePipeline(unet=unet, scheduler=make_scheduler("v_prediction"), text_encoder=encoder, tokenizer=tokenizer)
+    return LumierePipeline(
+        unet=unet, scheduler=make_scheduler("v_prediction"), text_encoder=encoder, tokenizer=tokenizer
+    )
 
 
 def make_inflated_pipeline(kind: str = "pixel", temporal_seed: int | None = None):

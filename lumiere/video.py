@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Union
 
 import imageio_ffmpeg
 import numpy as np
@@ -24,7 +23,7 @@ import torch
 
 from .validation import check_fps, check_int
 
-Frames = Union[np.ndarray, torch.Tensor, Sequence[PIL.Image.Image]]
+Frames = np.ndarray | torch.Tensor | Sequence[PIL.Image.Image]
 
 VIDEO_SUFFIXES = (".mp4", ".gif", ".png")
 
@@ -45,21 +44,16 @@ def _to_uint8_frames(frames: Frames) -> np.ndarray:
         frames = frames.numpy()
     elif not isinstance(frames, np.ndarray):
         raise ValueError(
-            f"frames must be a numpy array, a torch tensor or a list of PIL images; "
-            f"got {type(frames).__name__}"
+            f"frames must be a numpy array, a torch tensor or a list of PIL images; got {type(frames).__name__}"
         )
 
     if frames.ndim != 4 or frames.shape[-1] not in (1, 3):
         hint = " (pass one clip, e.g. frames[0])" if frames.ndim == 5 else ""
         raise ValueError(
-            f"frames must have shape (F, H, W, C) with C in {{1, 3}}; "
-            f"got shape {tuple(frames.shape)}{hint}"
+            f"frames must have shape (F, H, W, C) with C in {{1, 3}}; got shape {tuple(frames.shape)}{hint}"
         )
     if min(frames.shape[:3]) == 0:
-        raise ValueError(
-            f"frames must have at least one frame and a non-empty image; "
-            f"got shape {tuple(frames.shape)}"
-        )
+        raise ValueError(f"frames must have at least one frame and a non-empty image; got shape {tuple(frames.shape)}")
 
     if np.issubdtype(frames.dtype, np.floating):
         # A NaN would silently become an arbitrary byte; it usually means the
@@ -68,9 +62,7 @@ def _to_uint8_frames(frames: Frames) -> np.ndarray:
             raise ValueError("frames contain NaN or infinite values")
         frames = np.round(np.clip(frames, 0.0, 1.0) * 255.0).astype(np.uint8)
     elif frames.dtype != np.uint8:
-        raise ValueError(
-            f"frames must be floating point in [0, 1] or uint8; got dtype {frames.dtype}"
-        )
+        raise ValueError(f"frames must be floating point in [0, 1] or uint8; got dtype {frames.dtype}")
 
     if frames.shape[-1] == 1:
         frames = np.repeat(frames, 3, axis=-1)
@@ -83,14 +75,10 @@ def _pil_list_to_array(images: Sequence[PIL.Image.Image]) -> np.ndarray:
         raise ValueError("frames must contain at least one image; got an empty list")
     for i, image in enumerate(images):
         if not isinstance(image, PIL.Image.Image):
-            raise ValueError(
-                f"frames[{i}] must be a PIL image; got {type(image).__name__}"
-            )
+            raise ValueError(f"frames[{i}] must be a PIL image; got {type(image).__name__}")
     sizes = {image.size for image in images}
     if len(sizes) > 1:
-        raise ValueError(
-            f"all frames must have the same size; got (width, height) sizes {sorted(sizes)}"
-        )
+        raise ValueError(f"all frames must have the same size; got (width, height) sizes {sorted(sizes)}")
     return np.stack([np.asarray(image.convert("RGB")) for image in images])
 
 
@@ -153,9 +141,7 @@ def export_to_mp4(frames: Frames, path: str | Path, fps: float = 8) -> str:
     return str(path)
 
 
-def export_to_gif(
-    frames: Frames, path: str | Path, fps: float = 8, loop: int = 0
-) -> str:
+def export_to_gif(frames: Frames, path: str | Path, fps: float = 8, loop: int = 0) -> str:
     """Write a clip as an animated GIF.
 
     Args:
@@ -243,9 +229,7 @@ def make_contact_sheet(
     return PIL.Image.fromarray(sheet)
 
 
-def save_contact_sheet(
-    frames: Frames, path: str | Path, columns: int | None = None
-) -> str:
+def save_contact_sheet(frames: Frames, path: str | Path, columns: int | None = None) -> str:
     """Save :func:`make_contact_sheet` of a clip; the format follows the suffix.
 
     Returns:
@@ -274,6 +258,5 @@ def save_video(frames: Frames, path: str | Path, fps: float = 8) -> str:
     if suffix == ".png":
         return save_contact_sheet(frames, path)
     raise ValueError(
-        f"path suffix must be one of {', '.join(VIDEO_SUFFIXES)}; "
-        f"got {suffix or 'no suffix'!r} in {str(path)!r}"
+        f"path suffix must be one of {', '.join(VIDEO_SUFFIXES)}; got {suffix or 'no suffix'!r} in {str(path)!r}"
     )

@@ -14,18 +14,23 @@ little, so that is where the word has to do the work.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from ..data.shapes import COMBINATIONS, DIRECTIONS, caption, render_clip, sample_specs
 from ..codec import encode_text, pixels_from_frames
+from ..data.shapes import COMBINATIONS, DIRECTIONS, caption, render_clip, sample_specs
 from ..pipelines import LumierePipeline
 from ..pipelines.sampling import predicted_original
 
-OPPOSITE = {"moving left": "moving right", "moving right": "moving left", "moving up": "moving down", "moving down": "moving up"}
+OPPOSITE = {
+    "moving left": "moving right",
+    "moving right": "moving left",
+    "moving up": "moving down",
+    "moving down": "moving up",
+}
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,9 @@ def direction_word_probe(
         "true": [caption(spec) for spec in specs],
         "opposite": [caption(spec).replace(spec.motion, OPPOSITE[spec.motion]) for spec in specs],
     }
-    contexts = {name: encode_text(pipeline.text_encoder, pipeline.tokenizer, text, device) for name, text in captions.items()}
+    contexts = {
+        name: encode_text(pipeline.text_encoder, pipeline.tokenizer, text, device) for name, text in captions.items()
+    }
     noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed)).to(device)
     data = displacement(clean, motions).mean().item()
     rows = []

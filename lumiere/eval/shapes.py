@@ -13,9 +13,9 @@ word at all.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -108,8 +108,8 @@ def evaluate(
     """Scores of ``pipeline`` (and of its per-frame baseline) on :func:`prompt_set`, and
     for a pixel-space ``pipeline`` its direction-word probe rows (``"direction_word"``)."""
     cases = prompt_set(num_prompts, seed)
-    results = {"settings": dict(num_prompts=num_prompts, num_frames=num_frames, steps=steps, guidance=guidance, seed=seed),
-               "chance": chance_levels()}  # fmt: skip
+    settings = dict(num_prompts=num_prompts, num_frames=num_frames, steps=steps, guidance=guidance, seed=seed)
+    results = {"settings": settings, "chance": chance_levels()}
     models = {"lumiere": pipeline}
     if baseline:
         models["per_frame_baseline"] = per_frame_baseline(pipeline)

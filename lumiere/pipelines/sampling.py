@@ -38,8 +38,9 @@ Tensor layout throughout: latents ``(B, C, F, h, w)``.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 import torch
 from diffusers.schedulers import SchedulerMixin
@@ -149,7 +150,7 @@ class Guidance:
         self.cond, self.uncond = cond, uncond
         self.cross_attention_kwargs = cross_attention_kwargs
 
-    def frames(self, frames: slice) -> "Guidance":
+    def frames(self, frames: slice) -> Guidance:
         """The same guidance with each branch's per-frame tensors (``concat``) cut to
         ``frames``: the model function of one temporal window."""
 
@@ -158,7 +159,9 @@ class Guidance:
                 return branch
             return replace(branch, concat=branch.concat[:, :, frames])
 
-        return Guidance(self.model, self.scheduler, self.scale, cut(self.cond), cut(self.uncond), self.cross_attention_kwargs)
+        return Guidance(
+            self.model, self.scheduler, self.scale, cut(self.cond), cut(self.uncond), self.cross_attention_kwargs
+        )
 
     def __call__(self, latents: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
         model_input = self.scheduler.scale_model_input(latents, timestep)

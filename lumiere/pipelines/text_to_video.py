@@ -35,7 +35,7 @@ class LumierePipeline(LumiereBasePipeline):
         load_weights: bool = True,
         dtype: torch.dtype | None = None,
         **inflation_kwargs: Any,
-    ) -> "LumierePipeline":
+    ) -> LumierePipeline:
         """Inflate a diffusers text-to-image pipeline (a loaded one, or a local folder in the
         Stable Diffusion layout: ``unet``, ``text_encoder``, ``tokenizer``, ``scheduler`` and
         optionally ``vae``) into a video pipeline. ``inflation_kwargs`` go to
@@ -49,7 +49,9 @@ class LumierePipeline(LumiereBasePipeline):
         components = source.components
         missing = [name for name in ("unet", "text_encoder", "tokenizer", "scheduler") if components.get(name) is None]
         if missing:
-            raise ValueError(f"the text-to-image pipeline has no {missing}; it needs unet, text_encoder, tokenizer, scheduler")
+            raise ValueError(
+                f"the text-to-image pipeline has no {missing}; it needs unet, text_encoder, tokenizer, scheduler"
+            )
         unet = SpaceTimeUNet.from_unet2d(components["unet"], load_weights=load_weights, **inflation_kwargs)
         return cls(
             unet=unet,

@@ -34,10 +34,11 @@ Stages, in order (each skips work already done, so rerunning continues a killed 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from diffusers import DDIMScheduler, IFPipeline, UNet2DConditionModel
@@ -56,7 +57,12 @@ UNET = dict(
     up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
     cross_attention_dim=384, attention_head_dim=8, norm_num_groups=16,
 )  # fmt: skip
-VALIDATION = ["a red circle moving right", "a blue square moving up", "a yellow star growing", "a green triangle rotating"]
+VALIDATION = [
+    "a red circle moving right",
+    "a blue square moving up",
+    "a yellow star growing",
+    "a green triangle rotating",
+]
 STAGES = ("template", "data", "pretrain", "video", "refine", "axis", "export", "eval", "gallery")
 AXIS_MOVES = ("moving left", "moving right", "moving up", "moving down")
 REFINE_STEPS = 5000
@@ -89,7 +95,7 @@ def pretrain_config(workdir: Path, **overrides) -> TrainConfig:
         output_dir=str(workdir / "t2i"), resolution=RESOLUTION, train_batch_size=32, max_train_steps=3000,
         learning_rate=5e-4, lr_warmup_steps=200, snr_gamma=5.0, use_ema=True, ema_decay=0.999,
         checkpointing_steps=100, checkpoints_total_limit=2, resume="latest",
-        validation_prompts=[prompt.split(" moving")[0].split(" growing")[0].split(" rotating")[0] for prompt in VALIDATION],
+        validation_prompts=[re.split(" (?:moving|growing|rotating)", prompt)[0] for prompt in VALIDATION],
         validation_steps=500, validation_num_inference_steps=25, validation_guidance_scale=3.0,
     )  # fmt: skip
     return TrainConfig(**{**values, **overrides})

@@ -50,7 +50,10 @@ def resolve_resume(resume: str | None, output_dir: str | Path) -> Path | None:
         return found[-1] if found else None
     path = Path(resume)
     if not (path / STATE_FILE).is_file():
-        raise ValueError(f"resume={resume!r} is not a complete checkpoint folder (no {STATE_FILE}); use 'latest' or a checkpoint-N folder")
+        raise ValueError(
+            f"resume={resume!r} is not a complete checkpoint folder (no {STATE_FILE}); "
+            "use 'latest' or a checkpoint-N folder"
+        )
     return path
 
 

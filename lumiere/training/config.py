@@ -12,9 +12,10 @@ import argparse
 import dataclasses
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -60,8 +61,9 @@ class TrainConfig(TemporalOptions):
     )
     # --- data
     train_data: str | None = _option(
-        None, "Folder with metadata.jsonl ({'file_name', 'text'} per line) and the videos (or images); several "
-        "folders separated by commas are trained on as one dataset. Required."
+        None,
+        "Folder with metadata.jsonl ({'file_name', 'text'} per line) and the videos (or images); several "
+        "folders separated by commas are trained on as one dataset. Required.",
     )
     num_frames: int = _option(16, "Frames per training clip.")
     resolution: int = _option(64, "Training size in pixels (square: resize the short side, then center-crop).")
@@ -76,7 +78,9 @@ class TrainConfig(TemporalOptions):
         None, "'latest' (newest complete checkpoint in output_dir, if any) or the path of a checkpoint folder."
     )
     # --- optimization
-    seed: int = _option(0, "Seed of new weights (temporal layers, or all from scratch), the data order, noise and timesteps.")
+    seed: int = _option(
+        0, "Seed of new weights (temporal layers, or all from scratch), the data order, noise and timesteps."
+    )
     max_train_steps: int = _option(1000, "Optimizer steps to train for.")
     train_batch_size: int = _option(1, "Clips per process per micro-batch.")
     gradient_accumulation_steps: int = _option(1, "Micro-batches per optimizer step.")
@@ -103,7 +107,9 @@ class TrainConfig(TemporalOptions):
     )
     snr_gamma: float | None = _option(None, "Min-SNR loss weighting with this gamma (5.0 is usual; none: plain MSE).")
     timestep_bias_strategy: str = _option(
-        "none", "Draw the noisiest ('later') or cleanest ('earlier') timesteps more often than the others.", TIMESTEP_BIAS
+        "none",
+        "Draw the noisiest ('later') or cleanest ('earlier') timesteps more often than the others.",
+        TIMESTEP_BIAS,
     )
     timestep_bias_portion: float = _option(0.25, "With a bias: the fraction of the timesteps that is favoured.")
     timestep_bias_multiplier: float = _option(1.0, "With a bias: how many times as often a favoured timestep is drawn.")
@@ -122,7 +128,9 @@ class TrainConfig(TemporalOptions):
     validation_steps: int = _option(500, "Validate every this many optimizer steps (and at the end).")
     validation_num_inference_steps: int = _option(25, "Sampling steps of validation clips.")
     validation_guidance_scale: float = _option(7.5, "Classifier-free guidance of validation clips.")
-    report_to: str = _option("tensorboard", "Where loss and learning rate are logged (under output_dir/logs).", REPORT_TO)
+    report_to: str = _option(
+        "tensorboard", "Where loss and learning rate are logged (under output_dir/logs).", REPORT_TO
+    )
 
     def __post_init__(self) -> None:
         positive = ("num_frames", "resolution", "frame_stride", "max_train_steps", "train_batch_size",
@@ -133,20 +141,27 @@ class TrainConfig(TemporalOptions):
         for spec in dataclasses.fields(self):
             choices = spec.metadata["choices"]
             if choices and getattr(self, spec.name) not in choices:
-                raise ValueError(f"{spec.name}={getattr(self, spec.name)!r} is invalid; choose one of {', '.join(choices)}")
+                raise ValueError(
+                    f"{spec.name}={getattr(self, spec.name)!r} is invalid; choose one of {', '.join(choices)}"
+                )
         if not 0 <= self.text_dropout < 1:
             raise ValueError(f"text_dropout={self.text_dropout} is invalid; it must be in [0, 1)")
         check_frame_correlation(self.noise_frame_correlation)
         if self.mode == "image" and self.noise_frame_correlation:
             raise ValueError(
-                f"noise_frame_correlation={self.noise_frame_correlation} is invalid in mode='image'; images have no frames"
+                f"noise_frame_correlation={self.noise_frame_correlation} is invalid in mode='image'; "
+                "images have no frames"
             )
         if not 0 < self.timestep_bias_portion <= 1:
             raise ValueError(f"timestep_bias_portion={self.timestep_bias_portion} is invalid; it must be in (0, 1]")
         if self.timestep_bias_multiplier <= 0:
-            raise ValueError(f"timestep_bias_multiplier={self.timestep_bias_multiplier} is invalid; it must be positive")
+            raise ValueError(
+                f"timestep_bias_multiplier={self.timestep_bias_multiplier} is invalid; it must be positive"
+            )
         if self.checkpoints_total_limit is not None and self.checkpoints_total_limit < 1:
-            raise ValueError(f"checkpoints_total_limit={self.checkpoints_total_limit} is invalid; use at least 1 or none")
+            raise ValueError(
+                f"checkpoints_total_limit={self.checkpoints_total_limit} is invalid; use at least 1 or none"
+            )
 
     def check_required(self) -> None:
         """The options with no default; checked when training starts, not when parsing a partial file."""
@@ -155,7 +170,7 @@ class TrainConfig(TemporalOptions):
                 raise ValueError(f"{name} is required (--{name.replace('_', '-')} or in the --config file)")
 
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> TrainConfig:
         values = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(values, dict):
             raise ValueError(f"config file {str(path)!r} must hold a mapping of option: value")
@@ -183,7 +198,9 @@ def parse_flags(text: str) -> list[bool] | bool:
         return text.strip().lower() == "all"
     flags = [part.strip().lower() for part in text.split(",")]
     if not all(flag in ("1", "0", "true", "false") for flag in flags):
-        raise argparse.ArgumentTypeError(f"expected comma-separated 1/0 flags such as 1,1,0, or all / none; got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated 1/0 flags such as 1,1,0, or all / none; got {text!r}"
+        )
     return [flag in ("1", "true") for flag in flags]
 
 
@@ -216,7 +233,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    overrides = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(TrainConfig) if hasattr(args, spec.name)}
+    overrides = {
+        spec.name: getattr(args, spec.name) for spec in dataclasses.fields(TrainConfig) if hasattr(args, spec.name)
+    }
     if args.config is not None:
         return TrainConfig.from_yaml(args.config, **overrides)
     return TrainConfig(**overrides)

@@ -11,27 +11,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import ProjectConfiguration, parse_flag_from_env
-from diffusers import DDPMScheduler, DiffusionPipeline, UNet2DConditionModel
+from diffusers import DDPMScheduler, DiffusionPipeline
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
-from einops import rearrange
 from torch.utils.data import ConcatDataset, DataLoader, Sampler
 from tqdm.auto import tqdm
 
-from ..data import ImageFolderDataset, VideoFolderDataset
 from ..codec import encode_pixels, encode_text
+from ..data import ImageFolderDataset, VideoFolderDataset
 from ..models.space_time_unet import TEMPORAL_OPTIONS, SpaceTimeUNet
 from ..performance import fast_autocast_dtype
 from ..pipelines import LumierePipeline
@@ -109,7 +108,9 @@ def _load(config: TrainConfig) -> _Components:
     torch.manual_seed(config.seed)  # new weights: the temporal layers of an inflation, or all from scratch
     if config.mode == "image":
         if is_lumiere:
-            raise ValueError(f"mode='image' trains a text-to-image U-Net, but {config.pretrained!r} is a LumierePipeline")
+            raise ValueError(
+                f"mode='image' trains a text-to-image U-Net, but {config.pretrained!r} is a LumierePipeline"
+            )
         source = DiffusionPipeline.from_pretrained(folder)
     elif is_lumiere:
         source = LumierePipeline.from_pretrained(folder)
@@ -225,9 +226,7 @@ def train(config: TrainConfig) -> TrainResult:
         accelerator.save_state(str(temporary))
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            checkpoints.finalize(
-                temporary, final, {"global_step": global_step, "epoch": epoch, "position": position}
-            )
+            checkpoints.finalize(temporary, final, {"global_step": global_step, "epoch": epoch, "position": position})
             checkpoints.prune(output_dir, config.checkpoints_total_limit)
         accelerator.wait_for_everyone()
 
@@ -257,7 +256,17 @@ def train(config: TrainConfig) -> TrainResult:
                 _mix(config.seed, "step", epoch, position, accelerator.process_index)
             )
             with accelerator.accumulate(unet):
-                loss = _loss(batch, unet, vae, text_encoder, parts.tokenizer, noise_scheduler, config, generator, accelerator.device)
+                loss = _loss(
+                    batch,
+                    unet,
+                    vae,
+                    text_encoder,
+                    parts.tokenizer,
+                    noise_scheduler,
+                    config,
+                    generator,
+                    accelerator.device,
+                )
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and config.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
@@ -405,7 +414,9 @@ def _validate(config: TrainConfig, parts: _Components, unet: torch.nn.Module, sc
     unet.train(was_training)
 
 
-def _save_pipeline(config: TrainConfig, parts: _Components, unet: torch.nn.Module, scheduler: Any, output_dir: Path) -> None:
+def _save_pipeline(
+    config: TrainConfig, parts: _Components, unet: torch.nn.Module, scheduler: Any, output_dir: Path
+) -> None:
     """The trained pipeline (EMA weights when kept) in ``output_dir``, loadable with
     ``DiffusionPipeline.from_pretrained``: the source text-to-image pipeline class in image
     mode, a LumierePipeline in video mode."""
