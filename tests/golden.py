@@ -46,24 +46,41 @@ def cases(vocab_dir: str):
     return {
         "pixel_cfg_negative_two_per_prompt": (
             lambda: make_pixel_lumiere_pipeline(vocab_dir),
-            dict(common, prompt=PROMPT, num_frames=8, num_inference_steps=3, negative_prompt="a blue square",
-                 num_videos_per_prompt=2),
+            dict(
+                common,
+                prompt=PROMPT,
+                num_frames=8,
+                num_inference_steps=3,
+                negative_prompt="a blue square",
+                num_videos_per_prompt=2,
+            ),
         ),
         "pixel_callback_swaps_prompt_embeds": (
             lambda: make_pixel_lumiere_pipeline(vocab_dir),
-            dict(common, prompt=[PROMPT, "a blue square"], num_frames=8, num_inference_steps=3,
-                 callback_on_step_end=_swap_prompt_at_step_0,
-                 callback_on_step_end_tensor_inputs=["latents", "prompt_embeds"]),
+            dict(
+                common,
+                prompt=[PROMPT, "a blue square"],
+                num_frames=8,
+                num_inference_steps=3,
+                callback_on_step_end=_swap_prompt_at_step_0,
+                callback_on_step_end_tensor_inputs=["latents", "prompt_embeds"],
+            ),
         ),
         "pixel_interrupted_after_step_1": (
             lambda: make_pixel_lumiere_pipeline(vocab_dir),
-            dict(common, prompt=PROMPT, num_frames=8, num_inference_steps=4, output_type="latent",
-                 callback_on_step_end=_interrupt_after_step_1),
+            dict(
+                common,
+                prompt=PROMPT,
+                num_frames=8,
+                num_inference_steps=4,
+                output_type="latent",
+                callback_on_step_end=_interrupt_after_step_1,
+            ),
         ),
         "latent_cfg": (_latent, dict(common, prompt=PROMPT, num_frames=8, num_inference_steps=3)),
         "latent_no_guidance_latents": (
-            _latent, dict(common, prompt=PROMPT, num_frames=8, num_inference_steps=3, guidance_scale=1.0,
-                          output_type="latent"),
+            _latent,
+            dict(common, prompt=PROMPT, num_frames=8, num_inference_steps=3, guidance_scale=1.0, output_type="latent"),
         ),
         "shipped": (
             lambda: LumierePipeline.from_pretrained(default_model_dir(), dtype=torch.float32),

@@ -1,36 +1,53 @@
-import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import decord
+import numpy as np
 import PIL.Image
 import pytest
+import torch
 
 from lumiere.cli import main
-
-REPO = Path(__file__).resolve().parents[1]
+from lumiere.testing import make_inflated_pipeline, read_metadata, subprocess_env
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     """The installed `lumiere` entry point when present, else the module."""
     script = shutil.which("lumiere", path=str(Path(sys.executable).parent))
     command = [script] if script else [sys.executable, "-m", "lumiere.cli"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(command + list(args), capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(command + list(args), capture_output=True, text=True, env=subprocess_env(), timeout=300)
 
 
-def test_inflate_then_generate_writes_mp4_and_contact_sheet(sd_folder, tmp_path):
+def run_in_process(capsys, *args: str) -> subprocess.CompletedProcess:
+    """``main(args)`` in this process, reported like :func:`run_cli`."""
+    try:
+        returncode = main(list(args))
+    except SystemExit as exit_info:
+        returncode = exit_info.code
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), returncode, captured.out, captured.err)
+
+
+@pytest.mark.parametrize(
+    "runner",
+    [
+        "in_process",
+        # Two fresh interpreters: the entry point is also run, fast, by the bad-input test below.
+        pytest.param("entry_point", marks=pytest.mark.slow),
+    ],
+)
+def test_inflate_then_generate_writes_mp4_and_contact_sheet(runner, sd_folder, tmp_path, capsys):
+    run = run_cli if runner == "entry_point" else lambda *args: run_in_process(capsys, *args)
     model_dir = tmp_path / "lumiere-tiny"
-    inflated = run_cli("inflate", str(sd_folder), str(model_dir), "--temporal-downsample", "1,0")
+    inflated = run("inflate", str(sd_folder), str(model_dir), "--temporal-downsample", "1,0")
     assert inflated.returncode == 0, inflated.stderr
     assert "frames must be a multiple of 2" in inflated.stdout
     assert (model_dir / "model_index.json").is_file() and (model_dir / "unet" / "config.json").is_file()
 
     out = tmp_path / "clips" / "clip.mp4"
-    generated = run_cli(
+    generated = run(
         "generate", "a red circle moving right", "--model", str(model_dir), "--frames", "6", "--height", "32",
         "--width", "32", "--steps", "2", "--seed", "1", "--out", str(out),
     )  # fmt: skip
@@ -40,6 +57,20 @@ def test_inflate_then_generate_writes_mp4_and_contact_sheet(sd_folder, tmp_path)
     assert reader[0].shape == (32, 32, 3)
     sheet = PIL.Image.open(out.with_suffix(".png"))
     assert sheet.size[0] > 32 and sheet.size[1] > 32
+    # The clip is the inflated pipeline's for that prompt and seed: the lossless sheet
+    # exactly; the mp4 (noise-like frames from random weights compress poorly) nearer to it
+    # than to another seed's clip.
+    from lumiere import LumierePipeline
+    from lumiere.video import make_contact_sheet
+
+    pipe = LumierePipeline.from_pretrained(model_dir)
+    assert list(pipe.unet.config.temporal_downsample) == [True, False]
+    kwargs = dict(num_frames=6, height=32, width=32, num_inference_steps=2, guidance_scale=7.5)
+    expected = pipe("a red circle moving right", generator=torch.Generator().manual_seed(1), **kwargs).frames[0]
+    np.testing.assert_array_equal(np.asarray(sheet), np.asarray(make_contact_sheet(expected)))
+    other = pipe("a red circle moving right", generator=torch.Generator().manual_seed(2), **kwargs).frames[0]
+    decoded = reader.get_batch(list(range(6))).asnumpy() / 255.0
+    assert np.abs(decoded - expected).mean() < 0.5 * np.abs(decoded - other).mean()
 
 
 def test_the_installed_entry_point_reports_bad_input_in_one_line():
@@ -106,9 +137,20 @@ def test_make_dataset_writes_clips_or_stills_with_metadata(tmp_path, capsys):
 
 def test_make_dataset_motions_keeps_only_those_motions(tmp_path, capsys):
     out = tmp_path / "axis"
-    args = ["make-dataset", "shapes", str(out), "--clips", "6", "--frames", "4", "--motions", "moving left", "moving up"]
+    args = [
+        "make-dataset",
+        "shapes",
+        str(out),
+        "--clips",
+        "6",
+        "--frames",
+        "4",
+        "--motions",
+        "moving left",
+        "moving up",
+    ]
     assert main(args) == 0
-    records = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    records = read_metadata(out)
     assert len(records) == 6 and {record["motion"] for record in records} <= {"moving left", "moving up"}
 
     with pytest.raises(SystemExit):
@@ -117,10 +159,7 @@ def test_make_dataset_motions_keeps_only_those_motions(tmp_path, capsys):
 
 
 def test_eval_prints_seen_unseen_and_baseline_rows(tmp_path, capsys):
-    from lumiere import LumierePipeline
-    from lumiere.testing import make_pixel_t2i_pipeline
-
-    LumierePipeline.from_text_to_image(make_pixel_t2i_pipeline()).save_pretrained(tmp_path / "model")
+    make_inflated_pipeline("pixel").save_pretrained(tmp_path / "model")
     args = ["eval", "--model", str(tmp_path / "model"), "--prompts", "2", "--frames", "4", "--steps", "1"]
     assert main([*args, "--out", str(tmp_path / "eval")]) == 0
     rows = capsys.readouterr().out.splitlines()

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
+import PIL.Image
 import pytest
 import torch
 
 from lumiere.data import HELD_OUT, ImageFolderDataset, VideoFolderDataset, render_clip, sample_specs, write_dataset
+from lumiere.testing import read_metadata
 from lumiere.video import export_to_mp4
 
 HAVE_PYAV = importlib.util.find_spec("av") is not None
@@ -95,9 +97,25 @@ def test_auto_backend_falls_back_to_pyav_without_decord(coded_dir, monkeypatch):
     assert _decoded_indices(dataset[0]) == dataset.frame_indices(0)
 
 
+def _pil_resized(pixels: torch.Tensor, size: int) -> np.ndarray:
+    """``(3, H, W)`` in [-1, 1] -> ``(size, size, 3)`` levels, resized by Pillow (bilinear,
+    which filters like antialiasing when it shrinks): an independent reference."""
+    image = PIL.Image.fromarray(((pixels + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
+    return np.asarray(image.resize((size, size), PIL.Image.BILINEAR), dtype=np.float32)
+
+
+def _levels(pixels: torch.Tensor) -> np.ndarray:
+    """``(3, ..., H, W)`` in [-1, 1] -> ``(..., H, W, 3)`` levels out of 255."""
+    return ((pixels + 1) * 127.5).movedim(0, -1).numpy()
+
+
 def test_frames_are_resized_and_centre_cropped(shapes_dir):
     item = VideoFolderDataset(shapes_dir, 4, (16, 24))[0]
     assert item["pixel_values"].shape == (3, 4, 16, 24)
+    # 32x32 frames scale to 24x24 to cover 16x24, then lose 4 rows top and bottom.
+    full = VideoFolderDataset(shapes_dir, 4, SIZE)[0]["pixel_values"]  # at their own size: as decoded
+    expected = np.stack([_pil_resized(frame, 24)[4:20] for frame in full.unbind(1)])
+    np.testing.assert_allclose(_levels(item["pixel_values"]), expected, atol=1.5)  # measured 1.0: rounding
 
 
 # --- which frames ---------------------------------------------------------------
@@ -248,4 +266,7 @@ def test_image_folder_reads_stills_and_skips_broken_ones(tmp_path, caplog):
     item = dataset[0]
     pixels = item["pixel_values"]
     assert pixels.shape == (3, 16, 16) and -1 <= pixels.min() < pixels.max() <= 1
-    assert item["text"] == json.loads((root / "metadata.jsonl").read_text().splitlines()[0])["text"]
+    with PIL.Image.open(root / "00000.png") as image:
+        original = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1) / 127.5 - 1
+    np.testing.assert_allclose(_levels(pixels), _pil_resized(original, 16), atol=1.5)  # measured 0.9
+    assert item["text"] == read_metadata(root)[0]["text"]

@@ -10,7 +10,7 @@ from lumiere.eval.direction_word import (
     markdown_table,
     sideways,
 )
-from lumiere.testing import make_scheduler
+from lumiere.testing import make_inflated_pipeline
 
 
 def _as_tensor(frames):
@@ -40,13 +40,6 @@ def test_sideways_measures_the_drift_across_the_axis():
     assert displacement(clip, ["moving right"]).item() == pytest.approx(step[0], abs=1.0)
 
 
-def _pixel_pipeline():
-    from lumiere import LumierePipeline
-    from lumiere.testing import make_pixel_t2i_pipeline
-
-    return LumierePipeline.from_text_to_image(make_pixel_t2i_pipeline())
-
-
 def test_probe_reports_each_timestep_and_a_text_blind_model_scores_no_effect(monkeypatch):
     import lumiere.eval.direction_word as probe
     from lumiere.testing import MAX_TOKENS, TEXT_DIM
@@ -54,10 +47,12 @@ def test_probe_reports_each_timestep_and_a_text_blind_model_scores_no_effect(mon
     def encode_each_caption_apart(text_encoder, tokenizer, text, device):
         # The tiny test tokenizer has no word for "left" or "right": give every caption its own context.
         seeds = [sum(map(ord, line)) for line in text]
-        return torch.stack([torch.randn(MAX_TOKENS, TEXT_DIM, generator=torch.Generator().manual_seed(s)) for s in seeds])
+        return torch.stack(
+            [torch.randn(MAX_TOKENS, TEXT_DIM, generator=torch.Generator().manual_seed(s)) for s in seeds]
+        )
 
     monkeypatch.setattr(probe, "encode_text", encode_each_caption_apart)
-    pipe = _pixel_pipeline()
+    pipe = make_inflated_pipeline("pixel")
     rows = direction_word_probe(pipe, timesteps=(900, 500), num_clips=4, num_frames=4)
     assert [row.timestep for row in rows] == [900, 500]
     assert all(row.data > 2 for row in rows)  # the clean clips do move the stated way
@@ -73,12 +68,9 @@ def test_probe_reports_each_timestep_and_a_text_blind_model_scores_no_effect(mon
 
 
 def test_probe_refuses_latent_pipelines_and_empty_probes():
-    from lumiere import LumierePipeline
-    from lumiere.testing import make_sd_pipeline
-
     with pytest.raises(ValueError, match="latent pipeline"):
-        direction_word_probe(LumierePipeline.from_text_to_image(make_sd_pipeline()))
-    pipe = _pixel_pipeline()
+        direction_word_probe(make_inflated_pipeline("latent"))
+    pipe = make_inflated_pipeline("pixel")
     with pytest.raises(ValueError, match="num_clips must be >= 1, got 0"):
         direction_word_probe(pipe, num_clips=0)
     with pytest.raises(ValueError, match="num_frames must be >= 2"):

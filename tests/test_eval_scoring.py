@@ -250,27 +250,33 @@ def main(n: int = 256) -> None:
 
 
 def test_evaluate_runs_a_model_and_its_per_frame_baseline(tmp_path):
-    from lumiere import LumierePipeline
     from lumiere.eval.shapes import evaluate, prompt_set
-    from lumiere.testing import make_pixel_t2i_pipeline
+    from lumiere.testing import make_inflated_pipeline
 
     cases = prompt_set(8)
     assert sum(not case.seen for case in cases) == 4 and len({case.prompt for case in cases if case.seen}) == 4
-    pipe = LumierePipeline.from_text_to_image(make_pixel_t2i_pipeline())
+    pipe = make_inflated_pipeline("pixel")
     results = evaluate(pipe, num_prompts=4, num_frames=4, steps=1, save_dir=tmp_path)
     for model in ("lumiere", "per_frame_baseline"):
         assert results[model]["seen"]["num_clips"] == 2 and results[model]["unseen"]["num_clips"] == 2
         assert len(results[model]["clips"]) == 4
     assert (tmp_path / "eval.json").is_file() and (tmp_path / "lumiere-clips.npz").is_file()
     assert [row["timestep"] for row in results["direction_word"]] == [950, 850, 700]
+    # The saved clips are the ones scored: scoring them again gives the reported predictions.
+    for model in ("lumiere", "per_frame_baseline"):
+        with np.load(tmp_path / f"{model}-clips.npz") as saved:
+            clips = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        assert len(clips) == 4 and all(clip.shape == (4, 16, 16, 3) and clip.dtype == np.uint8 for clip in clips)
+        rescored = [[score.colour, score.shape, score.motion] for score in map(score_clip, clips)]
+        assert rescored == [clip["predicted"] for clip in results[model]["clips"]]
+    assert json.loads((tmp_path / "eval.json").read_text())["lumiere"]["clips"] == results["lumiere"]["clips"]
 
 
 def test_generated_clips_do_not_depend_on_the_batch_size():
-    from lumiere import LumierePipeline
     from lumiere.eval.shapes import generate, prompt_set
-    from lumiere.testing import make_pixel_t2i_pipeline
+    from lumiere.testing import make_inflated_pipeline
 
-    pipe = LumierePipeline.from_text_to_image(make_pixel_t2i_pipeline())
+    pipe = make_inflated_pipeline("pixel")
     cases = prompt_set(3)
     one_by_one = generate(pipe, cases, num_frames=4, steps=2, guidance=3.0, batch_size=1)
     batched = generate(pipe, cases, num_frames=4, steps=2, guidance=3.0, batch_size=2)

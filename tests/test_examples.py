@@ -1,28 +1,56 @@
-import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 import decord
+import numpy as np
 import PIL.Image
+import pytest
+
+from lumiere.testing import subprocess_env
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def run_example(name: str, *args: str, cwd: Path) -> str:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    """``python examples/NAME ARGS`` in a fresh interpreter; returns its stdout."""
     result = subprocess.run(
-        [sys.executable, str(REPO / "examples" / name), *args], capture_output=True, text=True, env=env, cwd=cwd,
-        timeout=300,
+        [sys.executable, str(REPO / "examples" / name), *args], capture_output=True, text=True,
+        env=subprocess_env(), cwd=cwd, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
-def test_inflate_and_text_to_video_examples(sd_folder, tmp_path):
-    out = run_example("inflate_text_to_image.py", str(sd_folder), str(tmp_path / "video-pipe"), cwd=tmp_path)
+@pytest.fixture(
+    params=[
+        "in_process",
+        # A fresh interpreter per script (its startup and imports dominate); the same
+        # scripts run in process in the fast set.
+        pytest.param("subprocess", marks=pytest.mark.slow),
+    ]
+)
+def example(request, monkeypatch, capsys):
+    """Runs an example script as ``__main__``, here (``runpy``) or in a new interpreter."""
+    if request.param == "subprocess":
+        return run_example
+
+    def run_here(name: str, *args: str, cwd: Path) -> str:
+        path = REPO / "examples" / name
+        with monkeypatch.context() as patch:
+            patch.chdir(cwd)
+            patch.setattr(sys, "argv", [str(path), *args])
+            runpy.run_path(str(path), run_name="__main__")
+        return capsys.readouterr().out
+
+    return run_here
+
+
+def test_inflate_and_text_to_video_examples(example, sd_folder, tmp_path):
+    out = example("inflate_text_to_image.py", str(sd_folder), str(tmp_path / "video-pipe"), cwd=tmp_path)
     assert "frames per level for an 80-frame clip: [80, 40, 20]" in out
-    run_example(
+    example(
         "text_to_video.py", str(tmp_path / "video-pipe"), "a red circle", "--frames", "4", "--steps", "2",
         "--out", "clip.mp4", cwd=tmp_path,
     )  # fmt: skip
@@ -30,8 +58,8 @@ def test_inflate_and_text_to_video_examples(sd_folder, tmp_path):
     assert (tmp_path / "clip.png").is_file()
 
 
-def test_demo_writes_mp4_gif_and_contact_sheet_from_the_shipped_model(tmp_path):
-    out = run_example("demo.py", "--steps", "2", cwd=tmp_path)
+def test_demo_writes_mp4_gif_and_contact_sheet_from_the_shipped_model(example, tmp_path):
+    out = example("demo.py", "--steps", "2", cwd=tmp_path)
     assert "generated 4 clips of 16 frames at 32x32" in out
     video = decord.VideoReader(str(tmp_path / "demo.mp4"))
     # Four prompts side by side, each enlarged 4x.
@@ -40,3 +68,13 @@ def test_demo_writes_mp4_gif_and_contact_sheet_from_the_shipped_model(tmp_path):
         assert gif.n_frames == 16
     with PIL.Image.open(tmp_path / "demo.png") as sheet:
         assert sheet.size == (16 * 128 + 17 * 2, 4 * 128 + 5 * 2)
+        grid = np.asarray(sheet.convert("RGB"))
+    # Each 4x-enlarged tile is made of whole 4x4 blocks, and the four rows (prompts) and the
+    # frames within a row differ: the contact sheet shows four distinct clips that move.
+    cells = [(2 + row * 130, 2 + column * 130) for row in range(4) for column in range(16)]
+    tiles = np.stack([grid[top : top + 128, left : left + 128] for top, left in cells])
+    tiles = tiles.reshape(4, 16, 128, 128, 3).astype(int)
+    assert (tiles == tiles[:, :, ::4, ::4].repeat(4, axis=2).repeat(4, axis=3)).all()
+    rows = tiles.mean(axis=1)
+    assert min(np.abs(rows[i] - rows[j]).mean() for i in range(4) for j in range(i)) > 5  # measured 9.6 and up
+    assert (np.abs(tiles[:, -1] - tiles[:, 0]).mean(axis=(1, 2, 3)) > 5).all()  # measured 15 and up

@@ -16,7 +16,9 @@ def saved(tmp_path_factory):
     encoder, tokenizer = load_minilm(max_tokens=12)
     unet = SpaceTimeUNet.from_unet2d(make_unet2d("pixel"))
     folder = tmp_path_factory.mktemp("pipe")
-    LumierePipeline(unet=unet, scheduler=make_scheduler(), text_encoder=encoder, tokenizer=tokenizer).save_pretrained(folder)
+    LumierePipeline(unet=unet, scheduler=make_scheduler(), text_encoder=encoder, tokenizer=tokenizer).save_pretrained(
+        folder
+    )
     return folder, encoder
 
 

@@ -20,7 +20,9 @@ def test_loss_targets_and_min_snr_weights(prediction_type):
     snr = compute_snr(scheduler, timesteps)
     weight = snr.clamp(max=5.0) / (snr + 1 if prediction_type == "v_prediction" else snr)
     assert diffusion_loss(output, clean, noise, timesteps, scheduler) == pytest.approx(1.0)
-    assert diffusion_loss(output, clean, noise, timesteps, scheduler, snr_gamma=5.0) == pytest.approx(weight.mean().item(), rel=1e-5)
+    assert diffusion_loss(output, clean, noise, timesteps, scheduler, snr_gamma=5.0) == pytest.approx(
+        weight.mean().item(), rel=1e-5
+    )
 
 
 def test_learned_variance_channels_are_not_scored():

@@ -6,8 +6,13 @@ from diffusers import DDPMScheduler, DiffusionPipeline
 from einops import rearrange
 
 from lumiere import LumierePipeline, LumierePipelineOutput, SpaceTimeUNet
-
-from lumiere.testing import make_bert, make_pixel_lumiere_pipeline, make_scheduler, make_sd_pipeline, make_unet2d, perturb_temporal
+from lumiere.testing import (
+    make_bert,
+    make_pixel_lumiere_pipeline,
+    make_sd_pipeline,
+    make_unet2d,
+    perturb_temporal,
+)
 
 FRAMES = 8
 
@@ -160,7 +165,9 @@ def test_noise_frame_correlation_is_config_and_shapes_the_initial_noise(pixel_pi
     shape = (1, 3, FRAMES, 16, 16)
 
     def initial_noise(pipe):
-        return pipe.prepare_latents(*shape[:3], 16, 16, torch.float32, torch.device("cpu"), torch.Generator().manual_seed(0))
+        return pipe.prepare_latents(
+            *shape[:3], 16, 16, torch.float32, torch.device("cpu"), torch.Generator().manual_seed(0)
+        )
 
     independent = initial_noise(pixel_pipe)
     pixel_pipe.register_to_config(noise_frame_correlation=0.75)

@@ -14,10 +14,15 @@ def test_template_is_a_pixel_t2i_folder_with_the_frozen_minilm(tmp_path):
     shapes_tiny.make_template(tmp_path / "template")
     pipe = LumierePipeline.from_text_to_image(tmp_path / "template")
     assert pipe.vae is None and pipe.scheduler.config.prediction_type == "v_prediction"
-    context = encode_text(pipe.text_encoder, pipe.tokenizer, ["a purple triangle moving down-right"], torch.device("cpu"))
-    assert context.shape == (1, shapes_tiny.MAX_TOKENS, 384)
+    longest, opposite = "a purple triangle moving down-right", "a purple triangle moving up-left"
+    captions = [longest, opposite, longest]
+    context = encode_text(pipe.text_encoder, pipe.tokenizer, captions, torch.device("cpu"))
+    assert context.shape == (3, shapes_tiny.MAX_TOKENS, 384)
+    # The frozen encoder is deterministic and hears the direction words.
+    torch.testing.assert_close(context[2], context[0])
+    assert (context[1] - context[0]).abs().max() > 0.1
     # The longest caption fits without truncation: [CLS] + words + [SEP] leaves padding.
-    ids = pipe.tokenizer("a purple triangle moving down-right")["input_ids"]
+    ids = pipe.tokenizer(longest)["input_ids"]
     assert len(ids) < shapes_tiny.MAX_TOKENS
 
 
@@ -40,12 +45,9 @@ def test_stage_configs_chain(tmp_path):
 
 
 def test_refine_start_keeps_eight_coarse_frames_and_every_temporal_weight(tmp_path):
-    from lumiere.testing import make_pixel_t2i_pipeline
+    from lumiere.testing import make_inflated_pipeline
 
-    video = LumierePipeline.from_text_to_image(make_pixel_t2i_pipeline())
-    with torch.no_grad():
-        for parameter in video.unet.temporal_parameters():
-            parameter.normal_()
+    video = make_inflated_pipeline("pixel", temporal_seed=1)  # every temporal weight off its initial value
     video.save_pretrained(tmp_path / "video")
     shapes_tiny.refine_start(tmp_path / "video", tmp_path / "start")
     unet = LumierePipeline.from_pretrained(tmp_path / "start").unet

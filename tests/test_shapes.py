@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import decord
@@ -26,6 +25,7 @@ from lumiere.data.shapes import (
     triples_with_motions,
     write_dataset,
 )
+from lumiere.testing import read_metadata
 from lumiere.video import export_to_mp4
 
 SIZE = 64
@@ -100,8 +100,15 @@ def test_a_motion_spans_the_clip_whatever_its_length():
 
 
 def test_non_square_frames():
-    frames = render_clip(_spec("star", "bouncing"), 4, (32, 48))
+    spec = _spec("star", "bouncing")
+    frames = render_clip(spec, 4, (32, 48))
     assert frames.shape == (4, 32, 48, 3) and frames.dtype == np.uint8
+    # Drawn where the track puts it in a 32-high, 48-wide frame (x along the width).
+    center, area, _ = _measure(frames, "star")
+    truth = track(spec, 4, (32, 48))
+    np.testing.assert_allclose(center, truth.center, atol=0.3)
+    np.testing.assert_allclose(area, truth.area, rtol=0.05)
+    assert not np.allclose(truth.center, track(spec, 4, (48, 32)).center, atol=1.0)
 
 
 # --- motions, measured from the rendered pixels ---------------------------
@@ -212,7 +219,6 @@ def test_include_only_draws_just_those_triples():
         sample_specs(1, exclude=[("red", "circle", "rotating")])
 
 
-
 def test_triples_with_motions_are_every_colour_and_shape_with_those_motions():
     axis = triples_with_motions(["moving left", "rotating"])
     # Every colour and shape moves left; a rotating circle is not a triple.
@@ -227,7 +233,7 @@ def test_triples_with_motions_are_every_colour_and_shape_with_those_motions():
 
 def test_write_dataset_clips(tmp_path):
     out = write_dataset(tmp_path / "clips", 3, num_frames=8, size=32, seed=5)
-    records = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    records = read_metadata(out)
     assert [record["file_name"] for record in records] == ["00000.mp4", "00001.mp4", "00002.mp4"]
     specs = sample_specs(3, seed=5, exclude=HELD_OUT)
     for record, spec in zip(records, specs):
@@ -240,7 +246,7 @@ def test_write_dataset_clips(tmp_path):
 
 def test_write_dataset_images_have_still_captions(tmp_path):
     out = write_dataset(tmp_path / "stills", 12, size=32, seed=1, images=True)
-    records = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    records = read_metadata(out)
     assert len(records) == 12 and sorted(path.name for path in out.glob("*.png")) == [r["file_name"] for r in records]
     for record in records:
         assert record["text"] == f"{'an' if record['colour'] == 'orange' else 'a'} {record['colour']} {record['shape']}"

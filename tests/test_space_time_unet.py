@@ -13,8 +13,7 @@ from lumiere.models.temporal import (
     TemporalUpsample,
     grid_positions,
 )
-
-from lumiere.testing import SD_UNET, TEXT_DIM, make_unet2d
+from lumiere.testing import SD_UNET, TEXT_DIM, make_unet2d, perturb_temporal
 
 # Four levels, so three temporal resamplings: F, F/2, F/4, F/8.
 DEEP_UNET = {
@@ -154,9 +153,7 @@ def test_temporal_layers_mix_frames_once_trained():
 
     # Frames 4..7 share no nearest-neighbour path with frame 0 at init.
     assert later_frames_change() == 0.0
-    with torch.no_grad():
-        for parameter in model.temporal_parameters():
-            parameter.add_(torch.randn_like(parameter) * 0.05)
+    perturb_temporal(model)
     assert later_frames_change() > 1e-4
 
 
@@ -171,9 +168,7 @@ def test_resampling_starts_as_nearest_neighbour():
 def test_save_load_round_trip_is_exact(tmp_path):
     unet = make_unet2d("if")
     model = SpaceTimeUNet.from_unet2d(unet, temporal_attention_layers=2, temporal_attention_head_dim=8)
-    with torch.no_grad():
-        for parameter in model.temporal_parameters():
-            parameter.add_(torch.randn_like(parameter) * 0.02)
+    perturb_temporal(model)
     model.save_pretrained(tmp_path / "stunet")
     loaded = SpaceTimeUNet.from_pretrained(tmp_path / "stunet")
     saved, reloaded = (json.loads(m.to_json_string()) for m in (model, loaded))
@@ -184,15 +179,14 @@ def test_save_load_round_trip_is_exact(tmp_path):
         assert torch.equal(a, b), name
     sample, timestep, context = inputs(unet, 4)
     with torch.no_grad():  # same weights; kernels may round differently on reloaded storage
-        assert torch.allclose(model(sample, timestep, context).sample, loaded(sample, timestep, context).sample, atol=1e-5)
+        assert torch.allclose(
+            model(sample, timestep, context).sample, loaded(sample, timestep, context).sample, atol=1e-5
+        )
 
 
 def test_gradient_checkpointing_gives_same_output_and_gradients():
     unet = make_unet2d("latent")
-    model = SpaceTimeUNet.from_unet2d(unet)
-    with torch.no_grad():
-        for parameter in model.temporal_parameters():
-            parameter.add_(torch.randn_like(parameter) * 0.02)
+    model = perturb_temporal(SpaceTimeUNet.from_unet2d(unet))
     sample, timestep, context = inputs(unet, 8)
 
     def run():
@@ -215,9 +209,7 @@ def test_attention_processors_cover_temporal_layers_and_can_be_swapped():
     processors = model.attn_processors
     assert any(name.startswith("temporal_") for name in processors)
     assert all(isinstance(p, AttnProcessor2_0) for p in processors.values())  # SDPA by default
-    with torch.no_grad():
-        for parameter in model.temporal_parameters():
-            parameter.add_(torch.randn_like(parameter) * 0.02)
+    perturb_temporal(model)
     sample, timestep, context = inputs(unet, 8)
     with torch.no_grad():
         sdpa = model(sample, timestep, context).sample
@@ -247,14 +239,26 @@ def test_lora_adapters_attach_to_spatial_and_temporal_attention(tmp_path):
     from peft import LoraConfig
 
     unet = make_unet2d("latent")
-    model = SpaceTimeUNet.from_unet2d(unet)
-    model.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
-    lora = [name for name, _ in model.named_parameters() if "lora_" in name]
-    assert any(name.startswith("temporal_") for name in lora)
-    assert any(name.startswith("down_blocks.") for name in lora)
+    model = perturb_temporal(SpaceTimeUNet.from_unet2d(unet))
     sample, timestep, context = inputs(unet, 4)
     with torch.no_grad():
-        assert torch.isfinite(model(sample, timestep, context).sample).all()
+        plain = model(sample, timestep, context).sample
+    model.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    lora = {name: p for name, p in model.named_parameters() if "lora_" in name}
+    assert any(name.startswith("temporal_") for name in lora)
+    assert any(name.startswith("down_blocks.") for name in lora)
+    with torch.no_grad():
+        # LoRA's up projections start at zero: the adapted model is the plain one ...
+        torch.testing.assert_close(model(sample, timestep, context).sample, plain, rtol=0, atol=1e-6)
+        # ... until they are trained; then the temporal adapters alone change the output.
+        generator = torch.Generator().manual_seed(0)
+        for name, parameter in lora.items():
+            if name.startswith("temporal_") and "lora_B" in name:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.1)
+        adapted = model(sample, timestep, context).sample
+        assert (adapted - plain).abs().max() > 1e-4
+        model.disable_adapters()
+        torch.testing.assert_close(model(sample, timestep, context).sample, plain)
 
 
 def test_xformers_switch_reaches_temporal_attention(monkeypatch):

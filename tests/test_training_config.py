@@ -37,7 +37,10 @@ def test_resolved_config_round_trips(tmp_path):
         ({"num_frames": 0}, "num_frames=0 is invalid"),
         ({"text_dropout": 1.5}, "text_dropout=1.5 is invalid"),
         ({"checkpoints_total_limit": 0}, "checkpoints_total_limit=0 is invalid"),
-        ({"timestep_bias_strategy": "middle"}, "timestep_bias_strategy='middle' is invalid; choose one of none, later, earlier"),
+        (
+            {"timestep_bias_strategy": "middle"},
+            "timestep_bias_strategy='middle' is invalid; choose one of none, later, earlier",
+        ),
         ({"timestep_bias_portion": 0.0}, "timestep_bias_portion=0.0 is invalid"),
         ({"noise_frame_correlation": 1.0}, "noise_frame_correlation=1.0 is invalid"),
         ({"mode": "image", "noise_frame_correlation": 0.5}, "noise_frame_correlation=0.5 is invalid in mode='image'"),
@@ -120,10 +123,15 @@ def test_cli_train_reports_bad_input_on_one_line(tmp_path, capsys):
     from lumiere.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--pretrained", str(tmp_path), "--train-data", str(tmp_path), "--output-dir", str(tmp_path / "o")])
+        main(
+            ["train", "--pretrained", str(tmp_path), "--train-data", str(tmp_path), "--output-dir", str(tmp_path / "o")]
+        )
     assert exit_info.value.code == 2
     message = capsys.readouterr().err.strip()
-    assert message == f"lumiere train: error: pretrained={str(tmp_path)!r} is not a diffusers pipeline folder (no model_index.json)"
+    assert (
+        message
+        == f"lumiere train: error: pretrained={str(tmp_path)!r} is not a diffusers pipeline folder (no model_index.json)"
+    )
     with pytest.raises(SystemExit):
         main(["train", "--mode", "audio"])
     assert "invalid choice: 'audio'" in capsys.readouterr().err
