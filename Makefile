@@ -43,7 +43,7 @@ test-slow: install ## Run the tests marked slow
 	$(PYTHON) -m pytest -n 2 -q -m slow
 
 demo: install ## Run examples/demo.py
-	$(PYTHON) examples/demo.py
+	$(PYTHON) examples/demo.py --overwrite
 
 train-default: install ## Train the embedded default model (hours on 2 CPU cores; rerun to resume)
 	$(PYTHON) -m lumiere.recipes.shapes_tiny

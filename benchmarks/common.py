@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from lumiere.files import write_text
+
 RESULTS = Path(__file__).resolve().parent / "results"
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**20), "MALLOC_TRIM_THRESHOLD_": "0"}
 
@@ -105,5 +107,5 @@ def machine() -> dict:
 def save(name: str, payload: dict) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine(), **payload}, indent=1))
+    write_text(path, json.dumps({"machine": machine(), **payload}, indent=1), overwrite=True)
     return path

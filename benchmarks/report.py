@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lumiere.files import write_text
+
 from .common import RESULTS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -240,7 +242,7 @@ def main() -> None:
     text = doc.read_text()
     head, rest = text.split(START)
     _, tail = rest.split(END)
-    doc.write_text(head + START + "\n" + "\n".join(lines) + "\n" + END + tail)
+    write_text(doc, head + START + "\n" + "\n".join(lines) + "\n" + END + tail, overwrite=True)
     print(doc)
 
 

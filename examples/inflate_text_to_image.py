@@ -16,6 +16,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("t2i_dir")
     parser.add_argument("out_dir")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty out_dir")
     args = parser.parse_args()
 
     pipe = LumierePipeline.from_text_to_image(args.t2i_dir)
@@ -23,7 +24,7 @@ def main() -> None:
     print(f"frames per level for an 80-frame clip: {unet.frames_per_level(80)}")
     print(f"temporal parameters: {sum(p.numel() for p in unet.temporal_parameters()):,} (trainable)")
     print(f"spatial parameters:  {sum(p.numel() for p in unet.spatial_parameters()):,} (frozen)")
-    pipe.save_pretrained(args.out_dir)
+    pipe.save_pretrained(args.out_dir, overwrite=args.overwrite)
     print(f"saved {args.out_dir}")
 
 

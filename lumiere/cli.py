@@ -1,7 +1,10 @@
 """The ``lumiere`` command line: inflate a text-to-image pipeline, generate clips.
 
-Bad input (unknown option, missing folder, invalid frame count or size) ends with one
-line on stderr and exit code 2, never a traceback.
+Errors are one line on stderr, never a traceback: exit code 2 for bad input (an unknown
+option, a missing or damaged folder, an invalid number, an existing output without
+``--overwrite``, work that cannot fit in memory), 1 for a failure while working (a write
+that fails, NaN during sampling), 130 when interrupted. No command replaces an existing
+output unless given ``--overwrite`` (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from pathlib import Path
 from typing import NoReturn
 
 from .data.shapes import MOTIONS
+from .files import atomic_dir, check_output
 from .models.space_time_unet import TEMPORAL_OPTIONS, TemporalOptions
 from .training.config import add_arguments as add_train_arguments
 from .training.config import add_option_flags
+from .validation import check_fps, finite_float, seed_int
 
 DTYPES = ("float32", "float16", "bfloat16")
 
@@ -34,6 +39,10 @@ def _existing_dir(text: str) -> Path:
     return path
 
 
+def _add_overwrite(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--overwrite", action="store_true", help=f"replace {what} if it exists (default: refuse)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="lumiere", description="Lumiere-style space-time U-Net video diffusion.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -43,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     inflate.add_argument("out_dir", type=Path, help="where to save the Lumiere pipeline")
     add_option_flags(inflate, TemporalOptions)
     inflate.add_argument("--dtype", choices=DTYPES, default="float32", help="dtype of the saved weights")
+    _add_overwrite(inflate, "a non-empty out_dir (the old files are removed, not merged)")
 
     generate = commands.add_parser("generate", help="generate a clip from a prompt")
     generate.add_argument("prompt")
@@ -55,21 +65,26 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--width", type=int, default=None, help="pixels (default: the model's size)")
     generate.add_argument("--steps", type=int, default=25)
     generate.add_argument(
-        "--guidance", type=float, default=None,
+        "--guidance", type=finite_float, default=None,
         help="classifier-free guidance scale (default: 3.0, the shipped model's evaluated setting, without "
         "--model; 7.5 with it)",
     )  # fmt: skip
     generate.add_argument("--negative-prompt", default=None)
-    generate.add_argument("--seed", type=int, default=0)
-    generate.add_argument("--fps", type=float, default=8)
+    generate.add_argument("--seed", type=seed_int, default=0)
+    generate.add_argument("--fps", type=finite_float, default=8)
     generate.add_argument(
         "--out", type=Path, default=Path("clip.mp4"), help=".mp4 or .gif; a .png contact sheet is written beside it"
     )
+    _add_overwrite(generate, "--out and its .png contact sheet")
     generate.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
-    generate.add_argument("--dtype", choices=DTYPES, default="float32")
+    generate.add_argument("--dtype", choices=DTYPES, default="float32", help="dtype the model computes in")
     generate.add_argument(
-        "--no-autocast", dest="autocast", action="store_false",
-        help="run in --dtype even where the hardware has faster native low-precision kernels",
+        "--autocast", action="store_true",
+        help="with --dtype float32, run the U-Net in bf16 where the CPU has native bf16 kernels (fp16/bf16 on CUDA)",
+    )  # fmt: skip
+    generate.add_argument(
+        "--no-check-memory", dest="check_memory", action="store_false",
+        help="start even when the estimated memory exceeds what the machine has available",
     )  # fmt: skip
 
     train = commands.add_parser(
@@ -86,19 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--prompts", type=int, default=64, help="half held-out combinations, half seen in training")
     evaluate.add_argument("--frames", type=int, default=16)
     evaluate.add_argument("--steps", type=int, default=25)
-    evaluate.add_argument("--guidance", type=float, default=3.0)
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--guidance", type=finite_float, default=3.0)
+    evaluate.add_argument("--seed", type=seed_int, default=0)
     evaluate.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the per-frame baseline")
     evaluate.add_argument("--out", type=Path, default=Path("eval"), help="folder for eval.json and the clips")
+    _add_overwrite(evaluate, "a non-empty --out folder")
 
     make_dataset = commands.add_parser("make-dataset", help="write a captioned training folder (metadata.jsonl, files)")
     make_dataset.add_argument("kind", choices=("shapes",), help="generator: shapes = coloured shapes in motion")
     make_dataset.add_argument("out_dir", type=Path, help="new or empty folder")
+    _add_overwrite(make_dataset, "a non-empty out_dir (the old files are removed)")
     make_dataset.add_argument("--clips", type=int, required=True, metavar="N", help="number of clips (or images)")
     make_dataset.add_argument("--frames", type=int, default=16, metavar="F", help="frames per clip")
     make_dataset.add_argument("--size", type=int, default=32, metavar="S", help="square frame side, pixels")
-    make_dataset.add_argument("--seed", type=int, default=0)
-    make_dataset.add_argument("--fps", type=float, default=8)
+    make_dataset.add_argument("--seed", type=seed_int, default=0)
+    make_dataset.add_argument("--fps", type=finite_float, default=8)
     make_dataset.add_argument("--images", action="store_true", help="one still PNG per clip, captioned without motion")
     make_dataset.add_argument(
         "--include-held-out", action="store_true",
@@ -130,7 +147,39 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _eval(args)
         return _generate(args)
     except ValueError as error:  # our input validation: name the value, no traceback
-        parser.exit(2, f"{parser.prog} {args.command}: error: {str(error).splitlines()[0]}\n")
+        _fail(parser, args, error, 2)
+    except (OSError, FloatingPointError) as error:  # a write that failed, sampling that diverged
+        _fail(parser, args, error, 1)
+    except KeyboardInterrupt:
+        parser.exit(130, f"{parser.prog} {args.command}: interrupted\n")
+
+
+def _fail(parser: argparse.ArgumentParser, args: argparse.Namespace, error: Exception, code: int) -> NoReturn:
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    parser.exit(code, f"{parser.prog} {args.command}: error: {lines[0]}\n")
+
+
+def resolve_device(name: str | None):
+    """The torch device ``--device`` names (default: cuda when present, else cpu); a
+    ValueError for a name torch does not know or a device this machine lacks."""
+    import torch
+
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"--device {name!r} is not a torch device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name!r}: CUDA is not available on this machine; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {name!r}: MPS is not available on this machine; use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {name!r}: lumiere runs on cpu, cuda or mps")
+    return device
 
 
 def _quiet_libraries() -> None:
@@ -149,12 +198,13 @@ def _inflate(args: argparse.Namespace) -> int:
 
     from .pipelines import LumierePipeline
 
+    check_output(args.out_dir, args.overwrite, folder=True)
     temporal_options = {name: getattr(args, name) for name in TEMPORAL_OPTIONS if hasattr(args, name)}
     pipe = LumierePipeline.from_text_to_image(args.t2i_dir, **temporal_options)
     dtype = getattr(torch, args.dtype)
     if dtype != pipe.unet.dtype:
         pipe.to(dtype)
-    pipe.save_pretrained(args.out_dir)
+    pipe.save_pretrained(args.out_dir, overwrite=args.overwrite)
     unet = pipe.unet
     print(
         f"saved {args.out_dir}: {sum(p.numel() for p in unet.temporal_parameters()):,} temporal parameters "
@@ -167,13 +217,17 @@ def _inflate(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() not in (".mp4", ".gif"):
         raise ValueError(f"--out {str(args.out)!r} must end in .mp4 or .gif")
+    sheet_path = args.out.with_suffix(".png")
+    for path in (args.out, sheet_path):  # before minutes of sampling, not after
+        check_output(path, args.overwrite)
+    check_fps(args.fps)
     import torch
 
     from .assets import default_model_dir
     from .pipelines import LumierePipeline
     from .video import save_contact_sheet, save_video
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(args.device)
     model = args.model if args.model is not None else default_model_dir()
     if args.guidance is not None:
         guidance = args.guidance
@@ -192,9 +246,10 @@ def _generate(args: argparse.Namespace) -> int:
         negative_prompt=args.negative_prompt,
         generator=torch.Generator(device="cpu").manual_seed(args.seed),
         autocast=args.autocast,
+        check_memory=args.check_memory,
     ).frames[0]
-    video = save_video(frames, args.out, fps=args.fps)
-    sheet = save_contact_sheet(frames, args.out.with_suffix(".png"))
+    video = save_video(frames, args.out, fps=args.fps, overwrite=args.overwrite)
+    sheet = save_contact_sheet(frames, sheet_path, overwrite=args.overwrite)
     print(f"wrote {video} and {sheet}")
     return 0
 
@@ -219,10 +274,11 @@ def _eval(args: argparse.Namespace) -> int:
     from .eval.shapes import evaluate, markdown_table
     from .pipelines import LumierePipeline
 
-    args.out.mkdir(parents=True, exist_ok=True)
+    check_output(args.out, args.overwrite, folder=True)
     pipe = LumierePipeline.from_pretrained(args.model, dtype=torch.float32)  # fp16 weights sample in fp32 on CPU
-    results = evaluate(pipe, num_prompts=args.prompts, num_frames=args.frames, steps=args.steps,
-                       guidance=args.guidance, baseline=args.baseline, seed=args.seed, save_dir=args.out)  # fmt: skip
+    with atomic_dir(args.out, args.overwrite) as folder:  # all of a run's results or none
+        results = evaluate(pipe, num_prompts=args.prompts, num_frames=args.frames, steps=args.steps,
+                           guidance=args.guidance, baseline=args.baseline, seed=args.seed, save_dir=folder)  # fmt: skip
     print(markdown_table(results))
     if "direction_word" in results:
         rows = [direction_word.DirectionWordRow(**row) for row in results["direction_word"]]
@@ -246,6 +302,7 @@ def _make_dataset(args: argparse.Namespace) -> int:
         exclude=() if args.include_held_out else HELD_OUT,
         include_only=None if args.motions is None else triples_with_motions(args.motions),
         backgrounds=args.backgrounds,
+        overwrite=args.overwrite,
     )
     what = "images" if args.images else f"{args.frames}-frame clips"
     print(f"wrote {args.clips} {args.size}x{args.size} {what} and metadata.jsonl to {args.out_dir}")

@@ -26,10 +26,16 @@ def fast_autocast_dtype(device: torch.device | str) -> torch.dtype | None:
     return None
 
 
+def compute_dtype(device: torch.device | str, model_dtype: torch.dtype, autocast: bool) -> torch.dtype:
+    """The dtype the model computes in under :func:`fast_autocast` with these arguments."""
+    fast = fast_autocast_dtype(device) if autocast and model_dtype == torch.float32 else None
+    return fast or model_dtype
+
+
 def fast_autocast(device: torch.device | str, model_dtype: torch.dtype, enabled: bool = True):
     """A ``torch.autocast`` context to the fast dtype of ``device``, or a null context when
     disabled, when the device has none, or when the model already runs in low precision."""
-    dtype = fast_autocast_dtype(device) if enabled and model_dtype == torch.float32 else None
-    if dtype is None:
+    dtype = compute_dtype(device, model_dtype, enabled)
+    if dtype == model_dtype:
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)

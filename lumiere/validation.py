@@ -7,6 +7,7 @@ message alone. :func:`frame_size` also returns its argument normalized, as ``(H,
 
 from __future__ import annotations
 
+import argparse
 import math
 import numbers
 
@@ -51,3 +52,54 @@ def check_multiple(name: str, value: int, factor: int) -> None:
         lower, upper = value // factor * factor, (value // factor + 1) * factor
         nearest = f"{lower} or {upper}" if lower else f"{upper}"
         raise ValueError(f"{name}={value} must be a positive multiple of {factor}; nearest valid: {nearest}")
+
+
+def check_finite(name: str, value: object, low: float | None = None) -> None:
+    """Raise ValueError unless ``value`` is a finite real number (not a bool), at least
+    ``low`` when given. NaN and infinity are refused everywhere: they pass ``<``/``>`` checks
+    silently and turn whole outputs into NaN."""
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (is_number and math.isfinite(value) and (low is None or value >= low)):
+        allowed = "a finite number" if low is None else f"a finite number >= {low}"
+        raise ValueError(f"{name} must be {allowed}; got {value!r}")
+
+
+def check_text(name: str, text: object) -> None:
+    """Raise ValueError unless ``text`` is a string or a non-empty list of strings, each
+    valid Unicode (a command line argument with invalid UTF-8 bytes arrives as a string with
+    lone surrogates, which tokenizers mangle)."""
+    texts = [text] if isinstance(text, str) else text
+    if not isinstance(texts, list) or not texts:
+        got = "an empty list" if isinstance(texts, list) else type(text).__name__
+        raise ValueError(f"{name} must be a str or a non-empty list of str; got {got}")
+    for index, item in enumerate(texts):
+        label = name if isinstance(text, str) else f"{name}[{index}]"
+        if not isinstance(item, str):
+            raise ValueError(f"{label} must be a str; got {type(item).__name__} {item!r}")
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError(f"{label} is not valid UTF-8 text (bad bytes at character {error.start})") from None
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (``nan`` and ``inf`` parse as floats, but no option
+    means them)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def seed_int(text: str) -> int:
+    """argparse type: an integer seed in [0, 2**64), the range ``torch.Generator`` takes."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"{value} is out of range; seeds are integers in [0, 2**64)")
+    return value

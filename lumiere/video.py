@@ -8,11 +8,17 @@ Every writer takes one clip in any of these forms:
 * a list or tuple of ``F`` PIL images of equal size.
 
 Greyscale clips (``C == 1``) are written as RGB.
+
+Every writer writes through :func:`lumiere.files.atomic_file`: to a temporary name in the
+destination folder, renamed into place only when the encoder has finished without error,
+so a failed or interrupted write leaves no partial file and keeps what was there. An
+existing file is replaced only with ``overwrite=True``; otherwise ``OutputExistsError``.
 """
 
 from __future__ import annotations
 
 import math
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +27,7 @@ import numpy as np
 import PIL.Image
 import torch
 
+from .files import atomic_file
 from .validation import check_fps, check_int
 
 Frames = np.ndarray | torch.Tensor | Sequence[PIL.Image.Image]
@@ -82,19 +89,14 @@ def _pil_list_to_array(images: Sequence[PIL.Image.Image]) -> np.ndarray:
     return np.stack([np.asarray(image.convert("RGB")) for image in images])
 
 
-def _prepare_path(path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def export_to_mp4(frames: Frames, path: str | Path, fps: float = 8) -> str:
+def export_to_mp4(frames: Frames, path: str | Path, fps: float = 8, overwrite: bool = False) -> str:
     """Write a clip as an H.264 MP4 (yuv420p, playable in browsers and players).
 
     Args:
         frames: one clip, ``(F, H, W, C)`` array/tensor or list of PIL images.
         path: output file; parent directories are created.
         fps: frames per second.
+        overwrite: replace an existing file.
 
     Returns:
         ``path`` as a string.
@@ -110,38 +112,35 @@ def export_to_mp4(frames: Frames, path: str | Path, fps: float = 8) -> str:
     """
     check_fps(fps)
     video = _to_uint8_frames(frames)
-    path = _prepare_path(path)
 
     pad_h = video.shape[1] % 2
     pad_w = video.shape[2] % 2
     if pad_h or pad_w:
         video = np.pad(video, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
 
-    height, width = video.shape[1:3]
-    writer = imageio_ffmpeg.write_frames(
-        str(path),
-        (width, height),
-        # imageio-ffmpeg only accepts built-in numbers, not numpy scalars.
-        fps=float(fps),
-        codec="libx264",
-        pix_fmt_out="yuv420p",
-        # imageio's default would rescale to multiples of 16, blurring tiny clips.
-        macro_block_size=1,
-        # crf 18 is x264's customary "visually lossless" setting; clips are small.
-        quality=None,
-        output_params=["-crf", "18"],
-    )
-    writer.send(None)
-    try:
-        for frame in video:
-            writer.send(frame)
-    finally:
-        # Closing is what makes ffmpeg finish the file, or stop on an error.
-        writer.close()
+    with atomic_file(path, overwrite) as temporary:
+        _encode_h264(video, temporary, fps, path)
     return str(path)
 
 
-def export_to_gif(frames: Frames, path: str | Path, fps: float = 8, loop: int = 0) -> str:
+def _encode_h264(video: np.ndarray, path: Path, fps: float, destination: str | Path) -> None:
+    """Pipe uint8 ``(F, H, W, 3)`` frames through ffmpeg into ``path``. ffmpeg's exit status
+    is checked (imageio-ffmpeg's writer ignores it, so a full disk "succeeded" there); the
+    error names ``destination``, the file the caller asked for."""
+    height, width = video.shape[1:3]
+    command = [
+        imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error",
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", repr(float(fps)), "-i", "-",
+        # crf 18 is x264's customary "visually lossless" setting; clips are small.
+        "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18", str(path),
+    ]  # fmt: skip
+    result = subprocess.run(command, input=video.tobytes(), capture_output=True, check=False)
+    if result.returncode != 0:
+        lines = result.stderr.decode(errors="replace").strip().splitlines() or [f"exit status {result.returncode}"]
+        raise OSError(f"ffmpeg could not write {str(destination)!r}: {lines[-1]}")
+
+
+def export_to_gif(frames: Frames, path: str | Path, fps: float = 8, loop: int = 0, overwrite: bool = False) -> str:
     """Write a clip as an animated GIF.
 
     Args:
@@ -150,6 +149,7 @@ def export_to_gif(frames: Frames, path: str | Path, fps: float = 8, loop: int = 
         fps: frames per second. GIF stores delays in 10 ms steps, so the
             playback rate is approximate (8 fps is stored as 120 ms per frame).
         loop: number of repeats; 0 repeats forever.
+        overwrite: replace an existing file.
 
     Returns:
         ``path`` as a string.
@@ -161,17 +161,12 @@ def export_to_gif(frames: Frames, path: str | Path, fps: float = 8, loop: int = 
     check_fps(fps)
     check_int("loop", loop, 0)
     video = _to_uint8_frames(frames)
-    path = _prepare_path(path)
 
     images = [PIL.Image.fromarray(frame) for frame in video]
-    images[0].save(
-        path,
-        format="GIF",
-        save_all=True,
-        append_images=images[1:],
-        duration=1000.0 / fps,
-        loop=loop,
-    )
+    with atomic_file(path, overwrite) as temporary:
+        images[0].save(
+            temporary, format="GIF", save_all=True, append_images=images[1:], duration=1000.0 / fps, loop=loop
+        )
     return str(path)
 
 
@@ -229,19 +224,22 @@ def make_contact_sheet(
     return PIL.Image.fromarray(sheet)
 
 
-def save_contact_sheet(frames: Frames, path: str | Path, columns: int | None = None) -> str:
-    """Save :func:`make_contact_sheet` of a clip; the format follows the suffix.
+def save_contact_sheet(
+    frames: Frames, path: str | Path, columns: int | None = None, scale: int | None = None, overwrite: bool = False
+) -> str:
+    """Save :func:`make_contact_sheet` of a clip (``columns`` and ``scale`` as there); the
+    format follows the suffix.
 
     Returns:
         ``path`` as a string.
     """
-    sheet = make_contact_sheet(frames, columns=columns)
-    path = _prepare_path(path)
-    sheet.save(path)
+    sheet = make_contact_sheet(frames, columns=columns, scale=scale)
+    with atomic_file(path, overwrite) as temporary:
+        sheet.save(temporary)
     return str(path)
 
 
-def save_video(frames: Frames, path: str | Path, fps: float = 8) -> str:
+def save_video(frames: Frames, path: str | Path, fps: float = 8, overwrite: bool = False) -> str:
     """Save a clip in the format given by the suffix of ``path``.
 
     ``.mp4`` and ``.gif`` write an animation at ``fps``; ``.png`` writes a
@@ -252,11 +250,11 @@ def save_video(frames: Frames, path: str | Path, fps: float = 8) -> str:
     """
     suffix = Path(path).suffix.lower()
     if suffix == ".mp4":
-        return export_to_mp4(frames, path, fps=fps)
+        return export_to_mp4(frames, path, fps=fps, overwrite=overwrite)
     if suffix == ".gif":
-        return export_to_gif(frames, path, fps=fps)
+        return export_to_gif(frames, path, fps=fps, overwrite=overwrite)
     if suffix == ".png":
-        return save_contact_sheet(frames, path)
+        return save_contact_sheet(frames, path, overwrite=overwrite)
     raise ValueError(
         f"path suffix must be one of {', '.join(VIDEO_SUFFIXES)}; got {suffix or 'no suffix'!r} in {str(path)!r}"
     )

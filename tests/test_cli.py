@@ -131,7 +131,8 @@ def test_make_dataset_writes_clips_or_stills_with_metadata(tmp_path, capsys):
         main(["make-dataset", "shapes", str(clips), "--clips", "1"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        f"lumiere make-dataset: error: out_dir {str(clips)!r} must be a new or empty folder"
+        f"lumiere make-dataset: error: output folder {str(clips)!r} is not empty; choose a new folder or pass "
+        "overwrite (--overwrite) to replace it"
     ]
 
 

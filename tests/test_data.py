@@ -240,6 +240,46 @@ def test_folder_and_metadata_errors_name_the_path(setup, message, tmp_path):
 
 
 @pytest.mark.parametrize(
+    "file_name, text, message",
+    [
+        ("a.mp4", None, "'text' must be a string (the caption); got null"),
+        ("a.mp4", 3, "'text' must be a string (the caption); got 3"),
+        ("a.mp4", ["a", "b"], """'text' must be a string (the caption); got ["a", "b"]"""),
+        ("", "x", """'file_name' must be a non-empty string; got \"\""""),
+        (None, "x", "'file_name' must be a non-empty string; got null"),
+        (7, "x", "'file_name' must be a non-empty string; got 7"),
+        ("/etc/passwd", "x", "'file_name' must be relative to the dataset folder; got '/etc/passwd'"),
+        ("../x.mp4", "x", "'file_name' must name a file inside the dataset folder; got '../x.mp4', which resolves"),
+        ("sub/../../x.mp4", "x", "inside the dataset folder; got 'sub/../../x.mp4'"),
+        (".", "x", "inside the dataset folder; got '.'"),
+        ("out.mp4", "x", "inside the dataset folder; got 'out.mp4', which resolves to"),  # a symlink out
+        ("outside/a.mp4", "x", "inside the dataset folder; got 'outside/a.mp4'"),  # through a linked folder
+    ],
+)
+def test_bad_metadata_values_name_the_file_line_and_value(file_name, text, message, coded_dir, tmp_path):
+    root = tmp_path / "folder"
+    lines = [{"file_name": "a.mp4", "text": "fine"}, {}, {"file_name": file_name, "text": text}]
+    _write_metadata(root, "\n".join(json.dumps(line) if line else "" for line in lines) + "\n")
+    shutil.copy(coded_dir / "a.mp4", root / "a.mp4")
+    (root / "out.mp4").symlink_to(coded_dir / "b.mp4")
+    (root / "outside").symlink_to(coded_dir, target_is_directory=True)
+    with pytest.raises(ValueError) as error:
+        VideoFolderDataset(root, 4, SIZE)
+    assert str(error.value).startswith(f"{str(root / 'metadata.jsonl')!r} line 3: ")
+    assert message in str(error.value)
+
+
+def test_symlinks_and_dots_that_stay_inside_the_folder_are_fine(coded_dir, tmp_path):
+    root = _write_folder(tmp_path / "folder", {"a.mp4": "a", "./inner/../alias.mp4": "alias", "inner/b.mp4": "b"})
+    shutil.copy(coded_dir / "a.mp4", root / "a.mp4")
+    (root / "alias.mp4").symlink_to("a.mp4")
+    (root / "inner").mkdir()
+    (root / "inner" / "b.mp4").symlink_to(root / "a.mp4")
+    dataset = VideoFolderDataset(root, 4, SIZE)
+    assert [dataset[index]["text"] for index in range(3)] == ["a", "alias", "b"] and dataset.skipped == {}
+
+
+@pytest.mark.parametrize(
     "options, message",
     [
         ({"num_frames": 0}, "num_frames must be an integer >= 1; got 0"),

@@ -138,7 +138,7 @@ def test_prompt_embeds_instead_of_prompt(pipe):
         ({"num_frames": 6}, r"num_frames=6 must be a positive multiple of 4; nearest valid: 4 or 8"),
         ({"height": 20}, r"height=20 must be a positive multiple of 8; nearest valid: 16 or 24"),
         ({"output_type": "mp4"}, r"output_type='mp4' is not one of"),
-        ({"num_inference_steps": 0}, r"num_inference_steps=0"),
+        ({"num_inference_steps": 0}, r"num_inference_steps must be an integer >= 1; got 0"),
         ({"prompt": None}, r"exactly one of prompt and prompt_embeds"),
         ({"negative_prompt": ["x", "y"]}, r"negative_prompt has 2 entries but there are 1 prompts"),
     ],
@@ -189,7 +189,7 @@ def test_from_text_to_image_folder(sd_folder):
     assert pipe.unet.temporal_factor == 2
     pipe.set_progress_bar_config(disable=True)
     assert run(pipe, num_frames=6).frames.shape == (1, 6, 16, 16, 3)
-    with pytest.raises(ValueError, match="path_or_pipeline='/nonexistent' is not a pipeline folder"):
+    with pytest.raises(ValueError, match="path_or_pipeline='/nonexistent' is not found; give a saved pipeline folder"):
         LumierePipeline.from_text_to_image("/nonexistent")
 
 
@@ -199,9 +199,7 @@ def test_static_video_of_inflated_pipeline_matches_text_to_image_denoiser(sd_fol
     pipe = LumierePipeline.from_text_to_image(text_to_image)
     pipe.set_progress_bar_config(disable=True)
     noise = torch.randn(1, 4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    # autocast=False: on a CPU with native bf16 the pipeline would otherwise run the U-Net in
-    # bf16 while the diffusers pipeline stays in fp32.
-    video = run(pipe, latents=noise.expand(-1, -1, FRAMES, -1, -1), output_type="latent", autocast=False).frames
+    video = run(pipe, latents=noise.expand(-1, -1, FRAMES, -1, -1), output_type="latent").frames
     text_to_image.set_progress_bar_config(disable=True)
     image = text_to_image(
         "a red circle moving right", num_inference_steps=2, latents=noise[:, :, 0], output_type="latent"
@@ -241,18 +239,20 @@ def test_callback_can_replace_prompt_embeds(latent_pipe):
     assert (target - swapped).abs().max() > 1e-6
 
 
-def test_autocast_default_follows_the_hardware(latent_pipe, monkeypatch):
+def test_the_pipeline_computes_in_its_dtype_unless_asked(latent_pipe, monkeypatch):
+    """diffusers' convention: a float32 pipeline computes in float32 by default, whatever the
+    hardware; autocast=True opts into bf16 where it is native."""
     import lumiere.performance as performance
 
     fast = performance.fast_autocast_dtype("cpu")
-    assert fast in (None, torch.bfloat16)
     assert fast == (torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None)
-    fp32 = run(latent_pipe, autocast=False, output_type="pt").frames
-    default = run(latent_pipe, output_type="pt").frames
-    if fast is None:
-        assert torch.equal(default, fp32)  # nothing faster here: the default is plain fp32
-
-    # Where bf16 is native the default autocasts; the result stays close to fp32.
     monkeypatch.setattr(performance, "fast_autocast_dtype", lambda device: torch.bfloat16)
-    bf16 = run(latent_pipe, output_type="pt").frames
-    assert 0 < (bf16 - fp32).abs().max() < 0.05
+    seen = []
+    hook = latent_pipe.unet.conv_in.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    default = run(latent_pipe, output_type="pt").frames
+    assert set(seen) == {torch.float32}
+    seen.clear()
+    bf16 = run(latent_pipe, output_type="pt", autocast=True).frames
+    hook.remove()
+    assert set(seen) == {torch.bfloat16}
+    assert 0 < (bf16 - default).abs().max() < 0.05

@@ -9,6 +9,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
+from lumiere.data import shapes
 from lumiere.data.shapes import (
     BACKGROUNDS,
     COLOURS,
@@ -25,6 +26,7 @@ from lumiere.data.shapes import (
     triples_with_motions,
     write_dataset,
 )
+from lumiere.files import OutputExistsError
 from lumiere.testing import read_metadata
 from lumiere.video import export_to_mp4
 
@@ -240,8 +242,47 @@ def test_write_dataset_clips(tmp_path):
         assert record["text"] == caption(spec) and record["motion"] == spec.motion
         np.testing.assert_allclose(record["center"], track(spec, 8, 32).center, atol=1e-3)
         assert len(decord.VideoReader(str(out / record["file_name"]))) == 8
-    with pytest.raises(ValueError, match="must be a new or empty folder"):
+    with pytest.raises(OutputExistsError, match="is not empty"):
         write_dataset(out, 1)
+
+
+def test_write_dataset_replaces_a_non_empty_folder_only_with_overwrite(tmp_path):
+    out = tmp_path / "clips"
+    write_dataset(out, 2, num_frames=2, size=32, seed=1)
+    (out / "notes.txt").write_text("old")
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    with pytest.raises(OutputExistsError, match=f"output folder {str(out)!r} is not empty"):
+        write_dataset(out, 1, num_frames=2, size=32)
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    assert write_dataset(out, 1, num_frames=2, size=32, overwrite=True) == out
+    assert sorted(path.name for path in out.iterdir()) == ["00000.mp4", "metadata.jsonl"]
+    assert len(read_metadata(out)) == 1 and [path.name for path in tmp_path.iterdir()] == ["clips"]
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="is a file"):
+        write_dataset(tmp_path / "file", 1, overwrite=True)
+
+
+@pytest.mark.parametrize("failing", ["render_clip", "export_to_mp4"])
+@pytest.mark.parametrize("existing", [False, True])
+def test_an_interrupted_write_dataset_leaves_no_half_folder(failing, existing, tmp_path, monkeypatch):
+    out = tmp_path / "clips"
+    if existing:
+        write_dataset(out, 1, num_frames=2, size=32, seed=1)
+    before = {path.name: path.read_bytes() for path in out.glob("*")}
+    calls, real = [], getattr(shapes, failing)
+
+    def fails_on_the_second_clip(*args, **kwargs):
+        calls.append(None)
+        if len(calls) == 2:
+            raise RuntimeError("interrupted")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(shapes, failing, fails_on_the_second_clip)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        write_dataset(out, 3, num_frames=2, size=32, overwrite=True)
+    # The old dataset, or nothing, and no hidden .clips.*.tmp folder beside it.
+    assert [path.name for path in tmp_path.iterdir()] == (["clips"] if existing else [])
+    assert {path.name: path.read_bytes() for path in out.glob("*")} == before
 
 
 def test_write_dataset_images_have_still_captions(tmp_path):

@@ -1,9 +1,16 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
-from diffusers import UNet2DConditionModel
-from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+from diffusers import UNet2DConditionModel, UNet2DModel
+from diffusers.models.attention_processor import (
+    Attention,
+    AttnProcessor,
+    AttnProcessor2_0,
+    SlicedAttnAddedKVProcessor,
+    SlicedAttnProcessor,
+)
 
 from lumiere import SpaceTimeUNet
 from lumiere.models.temporal import (
@@ -13,7 +20,7 @@ from lumiere.models.temporal import (
     TemporalUpsample,
     grid_positions,
 )
-from lumiere.testing import SD_UNET, TEXT_DIM, make_unet2d, perturb_temporal
+from lumiere.testing import SD_UNET, TEXT_DIM, make_inflated_pipeline, make_unet2d, perturb_temporal
 
 # Four levels, so three temporal resamplings: F, F/2, F/4, F/8.
 DEEP_UNET = {
@@ -264,8 +271,6 @@ def test_lora_adapters_attach_to_spatial_and_temporal_attention(tmp_path):
 def test_xformers_switch_reaches_temporal_attention(monkeypatch):
     """`enable_xformers_memory_efficient_attention` (GPU + xformers) is routed to every
     attention module, the temporal ones included; here the switch itself is observed."""
-    from diffusers.models.attention_processor import Attention
-
     switched = []
     monkeypatch.setattr(
         Attention, "set_use_memory_efficient_attention_xformers", lambda self, valid, op=None: switched.append(self)
@@ -336,3 +341,153 @@ def test_spatial_positions_option_reaches_the_coarsest_blocks_and_round_trips(tm
     assert SpaceTimeUNet.from_pretrained(tmp_path / "stunet").config.temporal_attention_spatial_positions
     with pytest.raises(ValueError, match="divisible by 4.*channels=18"):
         TemporalAttentionBlock(18, head_dim=6, norm_num_groups=2, spatial_positions=True)
+
+
+@pytest.fixture(scope="module")
+def latent_model():
+    """A latent 2D U-Net (for ``inputs``) and its inflation."""
+    unet = make_unet2d("latent")
+    return unet, SpaceTimeUNet.from_unet2d(unet).eval()
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (
+            {"sample": torch.randn(2, 5, 4, 8, 8)},
+            r"sample must be \(B, 4, F, H, W\) \(in_channels=4\); got shape \(2, 5, 4, 8, 8\)",
+        ),
+        ({"sample": torch.randn(2, 4, 8, 8)}, r"sample must be \(B, 4, F, H, W\).*got shape \(2, 4, 8, 8\)"),
+        (
+            {"sample": torch.zeros(2, 4, 4, 8, 8, dtype=torch.int64)},
+            r"sample must be a floating-point tensor; got dtype torch.int64",
+        ),
+        (
+            {"timestep": torch.tensor([1, 2, 3])},
+            r"timestep must be a scalar or of shape \(2,\) \(one per clip\); got shape \(3,\)",
+        ),
+        ({"timestep": torch.tensor([[1], [2]])}, r"timestep must be .*; got shape \(2, 1\)"),
+        ({"timestep": [1, 2]}, r"timestep must be a number or a tensor; got list"),
+        (
+            {"encoder_hidden_states": torch.randn(5, TEXT_DIM)},
+            r"encoder_hidden_states must be \(2, L, 32\) \(one text per clip\); got shape \(5, 32\)",
+        ),
+        ({"encoder_hidden_states": torch.randn(2, 5, TEXT_DIM + 1)}, r"must be \(2, L, 32\).*got shape \(2, 5, 33\)"),
+        ({"encoder_hidden_states": torch.randn(1, 5, TEXT_DIM)}, r"must be \(2, L, 32\).*got shape \(1, 5, 32\)"),
+        ({"encoder_hidden_states": torch.randn(3, 5, TEXT_DIM)}, r"must be \(2, L, 32\).*got shape \(3, 5, 32\)"),
+        (
+            {"encoder_attention_mask": torch.ones(1, 5)},
+            r"encoder_attention_mask must be \(2, 5\) \(one flag per text token\); got shape \(1, 5\)",
+        ),
+    ],
+    ids=[
+        "channels",
+        "sample-rank",
+        "integer-sample",
+        "timestep-length",
+        "timestep-rank",
+        "timestep-list",
+        "context-rank",
+        "context-width",
+        "context-batch-1",
+        "context-batch-3",
+        "mask-batch",
+    ],
+)
+def test_bad_forward_inputs_name_the_argument_and_the_expected_shape(latent_model, change, match):
+    unet, model = latent_model
+    sample, timestep, context = inputs(unet, 4)
+    arguments = {"sample": sample, "timestep": timestep, "encoder_hidden_states": context, **change}
+    with pytest.raises(ValueError, match=match):
+        model(**arguments)
+
+
+def test_timestep_broadcasts_from_a_scalar_or_one_element(latent_model):
+    unet, model = latent_model
+    sample, _, context = inputs(unet, 4)
+    with torch.no_grad():
+        per_clip = model(sample, torch.tensor([20, 20]), context).sample
+        for timestep in (20, 20.0, torch.tensor(20), torch.tensor([20])):
+            torch.testing.assert_close(model(sample, timestep, context).sample, per_clip, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "given, match",
+    [
+        ("unet2d_model", r"takes a UNet2DConditionModel \(a text-to-image U-Net\); got a UNet2DModel"),
+        ("space_time_unet", r"got a SpaceTimeUNet, which is already inflated"),
+        ("dict", r"takes a UNet2DConditionModel .*; got a dict"),
+        ("str", r"not a path; got 'some/model'\. Load it first: UNet2DConditionModel\.from_pretrained"),
+        ("path", r"not a path; got 'some/model'"),
+    ],
+)
+def test_from_unet2d_of_something_else_says_what_it_takes(latent_model, given, match):
+    values = {
+        "unet2d_model": lambda: UNet2DModel(
+            block_out_channels=(8, 8), norm_num_groups=8, layers_per_block=1, sample_size=8,
+            down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+        ),
+        "space_time_unet": lambda: latent_model[1],
+        "dict": lambda: dict(SD_UNET),
+        "str": lambda: "some/model",
+        "path": lambda: Path("some/model"),
+    }  # fmt: skip
+    with pytest.raises(ValueError, match=match):
+        SpaceTimeUNet.from_unet2d(values[given]())
+
+
+def _spatial_processors(model):
+    return {name: p for name, p in model.attn_processors.items() if not name.startswith("temporal_")}
+
+
+def _spatial_heads(model):
+    """Heads of each attention layer of the 2D U-Net, by processor name."""
+    return {
+        f"{name}.processor": module.heads
+        for name, module in model.named_modules()
+        if isinstance(module, Attention) and not name.startswith("temporal_")
+    }
+
+
+def test_pipeline_attention_slicing_slices_the_spatial_attention_exactly():
+    pipe = make_inflated_pipeline("latent", temporal_seed=1)
+    unet = pipe.unet
+    defaults = {name: type(p) for name, p in unet.attn_processors.items()}
+    sample, timestep, context = inputs(make_unet2d("latent"), 8)
+    with torch.no_grad():
+        plain = unet(sample, timestep, context).sample
+        pipe.enable_attention_slicing()  # "auto": half of each layer's heads
+        spatial = _spatial_processors(unet)
+        assert spatial and all(isinstance(p, SlicedAttnProcessor) for p in spatial.values())
+        heads = _spatial_heads(unet)
+        assert {name: p.slice_size for name, p in spatial.items()} == {name: n // 2 for name, n in heads.items()}
+        # The temporal attention stays on SDPA.
+        temporal = {name: type(p) for name, p in unet.attn_processors.items() if name.startswith("temporal_")}
+        assert temporal and temporal == {name: defaults[name] for name in temporal}
+        torch.testing.assert_close(unet(sample, timestep, context).sample, plain, rtol=0, atol=1e-5)
+        pipe.enable_attention_slicing("max")
+        assert all(p.slice_size == 1 for p in _spatial_processors(unet).values())
+        torch.testing.assert_close(unet(sample, timestep, context).sample, plain, rtol=0, atol=1e-5)
+        pipe.disable_attention_slicing()
+    assert {name: type(p) for name, p in unet.attn_processors.items()} == defaults
+
+
+def test_attention_slicing_of_added_kv_layers_and_bad_slice_sizes():
+    unet = make_unet2d("if")
+    model = perturb_temporal(SpaceTimeUNet.from_unet2d(unet))
+    defaults = {name: type(p) for name, p in model.attn_processors.items()}
+    sample, timestep, context = inputs(unet, 4)
+    with torch.no_grad():
+        plain = model(sample, timestep, context).sample
+        model.set_attention_slice(2)
+        spatial = _spatial_processors(model)
+        assert spatial and all(
+            isinstance(p, SlicedAttnAddedKVProcessor) and p.slice_size == 2 for p in spatial.values()
+        )
+        torch.testing.assert_close(model(sample, timestep, context).sample, plain, rtol=0, atol=1e-5)
+    model.set_attention_slice(None)
+    assert {name: type(p) for name, p in model.attn_processors.items()} == defaults
+    fewest = min(_spatial_heads(model).values())
+    for bad in (0, fewest + 1, "half", 2.0, True):
+        with pytest.raises(ValueError, match=rf"slice_size must be 'auto', 'max', None or an int in \[1, {fewest}\]"):
+            model.set_attention_slice(bad)

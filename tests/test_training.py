@@ -74,7 +74,7 @@ def _batches(calls) -> list[list[str]]:
 def _options(config: TrainConfig) -> list[str]:
     """The command-line form of ``config`` (what a user would type)."""
     path = Path(config.output_dir).with_suffix(".yaml")
-    config.to_yaml(path)
+    config.to_yaml(path, overwrite=True)  # the resumed run passes it again
     return ["--config", str(path)]
 
 

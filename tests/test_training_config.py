@@ -128,10 +128,7 @@ def test_cli_train_reports_bad_input_on_one_line(tmp_path, capsys):
         )
     assert exit_info.value.code == 2
     message = capsys.readouterr().err.strip()
-    assert (
-        message
-        == f"lumiere train: error: pretrained={str(tmp_path)!r} is not a diffusers pipeline folder (no model_index.json)"
-    )
+    assert message == f"lumiere train: error: pretrained={str(tmp_path)!r} is an empty folder, not a saved pipeline"
     with pytest.raises(SystemExit):
         main(["train", "--mode", "audio"])
     assert "invalid choice: 'audio'" in capsys.readouterr().err

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 
+from ..files import atomic_dir
 from ..validation import check_fps, check_int, frame_size
 from ..video import export_to_mp4
 
@@ -449,6 +450,7 @@ def write_dataset(
     exclude: Collection[Sequence[str]] = HELD_OUT,
     include_only: Collection[Sequence[str]] | None = None,
     backgrounds: Sequence[str] = ("black",),
+    overwrite: bool = False,
 ) -> Path:
     """Write a Hugging Face-style folder of shapes-world clips or images.
 
@@ -462,25 +464,32 @@ def write_dataset(
     has no ``motion`` and one ``center``, ``area`` and ``angle``. ``num_frames`` and ``fps``
     are then unused.
 
+    The folder is written whole or not at all: everything goes into a temporary folder
+    beside it, renamed to ``out_dir`` once the last file is written (see
+    :func:`lumiere.files.atomic_dir`), so an interrupted run leaves no half dataset.
+
     Args:
-        out_dir: new or empty folder.
+        out_dir: new or empty folder, or any folder with ``overwrite``.
         num_clips: number of clips (or images).
         num_frames: frames per clip; the motion spans the clip whatever its length.
         size: frame size, an int for square frames or ``(H, W)``. decord 0.6 mis-decodes
-            MP4s a few widths wide (2-8, 12, 16, 24, 48 and 72 px); 32 and 64 work.
+            MP4s a few widths wide (2-8, 12, 16, 24, 48 and 72 px; 32 and 64 work), which
+            :class:`~lumiere.data.VideoFolderDataset` then reads with PyAV.
         seed: seed of :func:`sample_specs`.
         images: write still PNGs instead of MP4 clips.
         fps: frame rate stored in the MP4s.
         exclude: triples left out; :data:`HELD_OUT` by default, ``()`` for every triple.
         include_only: if given, the only triples written (minus ``exclude``).
         backgrounds: backgrounds drawn per clip, from :data:`BACKGROUNDS`.
+        overwrite: replace an existing non-empty ``out_dir`` whole (its old files go).
 
     Returns:
         ``out_dir`` as a Path.
+
+    Raises:
+        OutputExistsError: ``out_dir`` is a non-empty folder and ``overwrite`` is false.
+        ValueError: ``out_dir`` is a file, or an argument is out of range.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise ValueError(f"out_dir {str(out_dir)!r} must be a new or empty folder")
     check_int("num_clips", num_clips, 1)
     check_int("num_frames", num_frames, 1)
     check_fps(fps)
@@ -489,16 +498,15 @@ def write_dataset(
     frames_per_file = 1 if images else num_frames
     digits = max(5, len(str(num_clips - 1)))
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "metadata.jsonl", "w", encoding="utf-8") as metadata:
+    with atomic_dir(out_dir, overwrite) as folder, open(folder / "metadata.jsonl", "w", encoding="utf-8") as metadata:
         for index, spec in enumerate(specs):
             frames = render_clip(spec, frames_per_file, height_width)
             if images:
                 file_name = f"{index:0{digits}d}.png"
-                PIL.Image.fromarray(frames[0]).save(out_dir / file_name)
+                PIL.Image.fromarray(frames[0]).save(folder / file_name)
             else:
                 file_name = f"{index:0{digits}d}.mp4"
-                export_to_mp4(frames, out_dir / file_name, fps=fps)
+                export_to_mp4(frames, folder / file_name, fps=fps)
             record = _record(file_name, spec, track(spec, frames_per_file, height_width), still=images)
             metadata.write(json.dumps(record) + "\n")
-    return out_dir
+    return Path(out_dir)

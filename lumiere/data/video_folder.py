@@ -5,11 +5,26 @@ file (relative to the folder) and its caption; other keys are ignored::
 
     {"file_name": "00000.mp4", "text": "a red circle moving right"}
 
+A bad metadata line is an error, not a skipped file, because it is a mistake in the
+dataset's making that skipping would hide (a caption ``"None"``, a clip read from elsewhere
+on disk): ``text`` must be a string, and ``file_name`` a non-empty relative path that stays
+inside the folder once resolved (no ``..``, absolute paths or symlinks out of it). The
+ValueError names the metadata file, the line and the value.
+
 Bad files never stop training. Each file is opened when the dataset is built; missing,
 unreadable and (for clips) too short files are skipped, and one that fails to decode later
 is replaced by the next good item. Each skipped file gets one warning on the
-``lumiere.data`` logger and an entry in ``dataset.skipped`` (file name -> reason). With a
-multi-worker ``DataLoader``, each worker keeps its own ``skipped`` for decode failures.
+``lumiere.data`` logger and an entry in ``dataset.skipped`` (file name -> reason).
+
+Frames come back as uint8 ``(F, H, W, 3)`` at the stream's size or not at all: decord 0.6
+garbles some frame widths (dmlc/decord#336: H.264 16, 24 or 48 px wide comes back with 6 or
+4 "channels", or fails to copy). With ``backend="auto"`` a file that decord fails to open or
+read, or returns in the wrong shape, is read with PyAV instead, from then on; each such file
+gets one warning and an entry in ``dataset.fallbacks`` (file name -> what decord did), and
+the other files keep decord. With ``backend="decord"`` a wrong shape is a decoding failure
+of that file, so it is skipped. Files are tried when the dataset is built, so most
+fallbacks are known then; with a multi-worker ``DataLoader``, each worker keeps its own
+``skipped`` and ``fallbacks`` for what fails later.
 """
 
 from __future__ import annotations
@@ -17,8 +32,9 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import PIL.Image
@@ -32,6 +48,8 @@ logger = logging.getLogger("lumiere.data")
 
 METADATA_FILE = "metadata.jsonl"
 BACKENDS = ("auto", "decord", "pyav")
+
+_T = TypeVar("_T")
 
 
 class _Item(NamedTuple):
@@ -49,13 +67,15 @@ class _Unusable(Exception):
 
 
 def _first_line(error: Exception) -> str:
-    # decord's messages carry a C++ stack trace after the first line.
+    # decord's messages carry a C++ stack trace after the first line. The cap leaves room
+    # for a decord and a PyAV reason in one message.
     lines = str(error).strip().splitlines()
-    return lines[0][:200] if lines else type(error).__name__
+    return lines[0][:500] if lines else type(error).__name__
 
 
 def _read_metadata(root: Path) -> list[tuple[str, str]]:
-    """``(file_name, text)`` per line of ``root/metadata.jsonl``."""
+    """``(file_name, text)`` per line of ``root/metadata.jsonl``; ValueError for a line that
+    is not a JSON object with a string ``text`` and a ``file_name`` inside ``root``."""
     if not root.is_dir():
         raise ValueError(f"root {str(root)!r} is not a directory")
     path = root / METADATA_FILE
@@ -68,15 +88,35 @@ def _read_metadata(root: Path) -> list[tuple[str, str]]:
                 continue
             try:
                 record = json.loads(line)
-                entries.append((str(record["file_name"]), str(record["text"])))
+                file_name, text = record["file_name"], record["text"]
             except (json.JSONDecodeError, KeyError, TypeError) as error:
                 raise ValueError(
                     f"{str(path)!r} line {number} must be a JSON object with 'file_name' and 'text'; "
                     f"got {line.strip()[:80]!r} ({type(error).__name__}: {error})"
                 ) from None
+            where = f"{str(path)!r} line {number}"
+            if not isinstance(text, str):
+                raise ValueError(f"{where}: 'text' must be a string (the caption); got {json.dumps(text)[:80]}")
+            _check_file_name(root, file_name, where)
+            entries.append((file_name, text))
     if not entries:
         raise ValueError(f"{str(path)!r} lists no files")
     return entries
+
+
+def _check_file_name(root: Path, file_name: Any, where: str) -> None:
+    """Raise unless ``file_name`` is a non-empty relative path to somewhere inside ``root``,
+    after following ``..`` and symlinks; ``where`` names the metadata line for the message."""
+    if not isinstance(file_name, str) or not file_name:
+        raise ValueError(f"{where}: 'file_name' must be a non-empty string; got {json.dumps(file_name)[:80]}")
+    if Path(file_name).is_absolute():
+        raise ValueError(f"{where}: 'file_name' must be relative to the dataset folder; got {file_name!r}")
+    resolved = (root / file_name).resolve()
+    if root.resolve() not in resolved.parents:
+        raise ValueError(
+            f"{where}: 'file_name' must name a file inside the dataset folder; got {file_name!r}, "
+            f"which resolves to {str(resolved)!r}"
+        )
 
 
 def _resize_crop(frames: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
@@ -96,8 +136,9 @@ def _resize_crop(frames: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
 class _FolderDataset(Dataset):
     """Shared by the clip and image datasets: metadata, probing, skipping and fallback.
 
-    Subclasses set ``_media`` (a plural noun for messages) and implement ``_probe(path)``
-    (returns per-file info or raises :class:`_Unusable`) and ``_load(item, index)``.
+    Subclasses set ``_media`` (a plural noun for messages) and implement
+    ``_probe(file_name, path)`` (returns per-file info or raises :class:`_Unusable`) and
+    ``_load(item, index)``.
     """
 
     _media = "files"
@@ -113,7 +154,7 @@ class _FolderDataset(Dataset):
             try:
                 if not path.is_file():
                     raise _Unusable("missing", "no such file")
-                info = self._probe(path)
+                info = self._probe(file_name, path)
             except _Unusable as reason:
                 kinds[reason.kind] += 1
                 self._skip(file_name, str(reason))
@@ -130,7 +171,7 @@ class _FolderDataset(Dataset):
         self.skipped[file_name] = reason
         logger.warning("skipping %s: %s", self.root / file_name, reason)
 
-    def _probe(self, path: Path) -> Any:
+    def _probe(self, file_name: str, path: Path) -> Any:
         raise NotImplementedError
 
     def _load(self, item: _Item, index: int) -> torch.Tensor:
@@ -159,6 +200,40 @@ class _FolderDataset(Dataset):
         raise RuntimeError(f"every file in {str(self.root)!r} failed to decode; see dataset.skipped")
 
 
+class _Stream(NamedTuple):
+    """A video as a reader sees it when it opens it."""
+
+    frames: int
+    fps: float  # average; 0 when the container does not say
+    height: int
+    width: int
+
+
+class _Clip(NamedTuple):
+    """What :class:`VideoFolderDataset` keeps per video."""
+
+    stream: _Stream
+    stride: int
+
+
+class _WrongFrames(Exception):
+    """A reader returned frames of the wrong shape or type."""
+
+
+def _check_frames(name: str, frames: np.ndarray, count: int, stream: _Stream) -> np.ndarray:
+    """``frames`` if they are uint8 ``(count, H, W, 3)`` with ``(H, W)`` the stream's size;
+    else :class:`_WrongFrames` naming reader ``name``."""
+    expected = (count, stream.height, stream.width, 3)
+    if frames.shape != expected or frames.dtype != np.uint8:
+        raise _WrongFrames(f"{name} returned shape {frames.shape} {frames.dtype}, expected {expected} uint8")
+    return frames
+
+
+def _failure(name: str, error: Exception) -> str:
+    """What reader ``name`` did wrong, for messages."""
+    return str(error) if isinstance(error, _WrongFrames) else f"{name} failed: {_first_line(error)}"
+
+
 class _DecordReader:
     name = "decord"
 
@@ -167,10 +242,16 @@ class _DecordReader:
 
         self._decord = decord
 
-    def probe(self, path: Path) -> tuple[int, float]:
-        """Frame count and average fps."""
+    def probe(self, path: Path) -> _Stream:
+        """Frame count, average fps and frame size, checking the first frame's shape."""
         reader = self._decord.VideoReader(str(path), num_threads=1)
-        return len(reader), reader.get_avg_fps()
+        # decord has no call for the frame size, so it is read off the first frame;
+        # dmlc/decord#336 garbles the channels (row padding) of some sizes, not the height
+        # and width.
+        first = reader[0].asnumpy()
+        stream = _Stream(len(reader), reader.get_avg_fps(), *first.shape[:2])
+        _check_frames(self.name, first[None], 1, stream)
+        return stream
 
     def read(self, path: Path, indices: list[int]) -> np.ndarray:
         """uint8 ``(len(indices), H, W, 3)``."""
@@ -185,15 +266,15 @@ class _PyAVReader:
 
         self._av = av
 
-    def probe(self, path: Path) -> tuple[int, float]:
-        """Frame count and average fps, from the container header."""
+    def probe(self, path: Path) -> _Stream:
+        """Frame count, average fps and frame size, from the container header."""
         with self._av.open(str(path)) as container:
             stream = container.streams.video[0]
             fps = float(stream.average_rate or 0)
             count = stream.frames
             if not count and stream.duration:  # some containers do not store the count
                 count = round(float(stream.duration * stream.time_base) * fps)
-        return count, fps
+            return _Stream(count, fps, stream.height, stream.width)
 
     def read(self, path: Path, indices: list[int]) -> np.ndarray:
         """uint8 ``(len(indices), H, W, 3)``, decoding from the start (clips are short)."""
@@ -209,17 +290,30 @@ class _PyAVReader:
         return np.stack([frames[number] for number in indices])
 
 
-def _open_backend(backend: str) -> _DecordReader | _PyAVReader:
+_Reader = _DecordReader | _PyAVReader
+
+
+def _installed(reader: type[_Reader]) -> _Reader | None:
+    try:
+        return reader()
+    except ImportError:
+        return None
+
+
+def _open_backends(backend: str) -> tuple[_Reader, _PyAVReader | None]:
+    """The reader for ``backend`` and the one to fall back on: PyAV, for ``"auto"`` when
+    decord and PyAV are both installed."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
     if backend == "decord":
-        return _DecordReader()
+        return _DecordReader(), None
     if backend == "pyav":
-        return _PyAVReader()
-    try:
-        return _DecordReader()
-    except ImportError:
-        return _PyAVReader()
+        return _PyAVReader(), None
+    readers = [reader for reader in map(_installed, (_DecordReader, _PyAVReader)) if reader is not None]
+    if not readers:
+        raise ImportError("backend 'auto' needs decord or PyAV (pip install decord av)")
+    first, *rest = readers
+    return first, (rest[0] if rest else None)
 
 
 class VideoFolderDataset(_FolderDataset):
@@ -235,11 +329,17 @@ class VideoFolderDataset(_FolderDataset):
             video's own fps over ``fps``, rounded, and at least 1.
         seed: with the epoch (:meth:`set_epoch`) and the item index, fixes each clip's
             random start, so a resumed run sees the same clips.
-        backend: ``"decord"``, ``"pyav"``, or ``"auto"`` (decord when installed); the
-            attribute ``backend`` then holds the one in use.
+        backend: ``"decord"``, ``"pyav"``, or ``"auto"``: decord when installed, and PyAV
+            for the files decord cannot read right when both are (see ``fallbacks``). The
+            attribute ``backend`` then holds the one in use for the other files.
 
     Items are ``{"pixel_values": float tensor (C, F, H, W) in [-1, 1], "text": caption}``.
     A video shorter than ``(num_frames - 1) * stride + 1`` frames is skipped.
+
+    Attributes:
+        skipped: file name -> why the file is not used.
+        fallbacks: file name -> what decord did with it, for the files read with PyAV
+            instead (``backend="auto"`` only).
     """
 
     _media = "videos"
@@ -266,8 +366,9 @@ class VideoFolderDataset(_FolderDataset):
         self.fps = fps
         self.seed = seed
         self.epoch = 0
-        self._reader = _open_backend(backend)
+        self._reader, self._fallback = _open_backends(backend)
         self.backend = self._reader.name
+        self.fallbacks: dict[str, str] = {}
         super().__init__(root, size)
 
     def set_epoch(self, epoch: int) -> None:
@@ -275,31 +376,53 @@ class VideoFolderDataset(_FolderDataset):
         check_int("epoch", epoch, 0)
         self.epoch = epoch
 
-    def _probe(self, path: Path) -> tuple[int, int]:
-        """``(frame count, stride)`` of a usable video."""
+    def _decode(self, file_name: str, call: Callable[[_Reader], _T]) -> _T:
+        """``call(reader)`` with the reader of ``file_name``. A file the main reader fails on
+        is tried with the fallback, if any, which then reads it from now on: the failure
+        goes into ``fallbacks`` and one warning. If both fail, the error names both."""
+        if file_name in self.fallbacks:
+            return call(self._fallback)
         try:
-            length, video_fps = self._reader.probe(path)
+            return call(self._reader)
+        # Broad on purpose: decord raises DECORDError, RuntimeError and more, and wrong
+        # frames raise _WrongFrames; each means "try PyAV".
+        except Exception as error:
+            if self._fallback is None:
+                raise
+            reason = _failure(self._reader.name, error)
+        try:
+            result = call(self._fallback)
+        except Exception as error:
+            raise RuntimeError(f"{reason}; {_failure(self._fallback.name, error)}") from None
+        self.fallbacks[file_name] = reason
+        logger.warning("read %s with PyAV: %s", self.root / file_name, reason)
+        return result
+
+    def _probe(self, file_name: str, path: Path) -> _Clip:
+        """The stream and stride of a usable video."""
+        try:
+            stream = self._decode(file_name, lambda reader: reader.probe(path))
         # Broad on purpose: anything a decoder raises on open means "unreadable".
         except Exception as error:
             raise _Unusable("unreadable", _first_line(error)) from None
         if self.fps is None:
             stride = self.frame_stride
-        elif video_fps > 0:
-            stride = max(1, round(video_fps / self.fps))
+        elif stream.fps > 0:
+            stride = max(1, round(stream.fps / self.fps))
         else:
             raise _Unusable("unreadable", "no frame rate in the header, needed for fps")
         span = (self.num_frames - 1) * stride + 1
-        if length < span:
-            detail = f"{length} frames; {self.num_frames} frames at stride {stride} span {span}"
+        if stream.frames < span:
+            detail = f"{stream.frames} frames; {self.num_frames} frames at stride {stride} span {span}"
             raise _Unusable(f"shorter than {span} frames", detail)
-        return length, stride
+        return _Clip(stream, stride)
 
     def frame_indices(self, index: int) -> list[int]:
         """The frames item ``index`` takes from its video in the current epoch."""
         return self._clip_frames(self._items[index], index)
 
     def _clip_frames(self, item: _Item, index: int) -> list[int]:
-        length, stride = item.info
+        length, stride = item.info.stream.frames, item.info.stride
         span = (self.num_frames - 1) * stride + 1
         # A generator of its own per (seed, epoch, index), not global RNG state, so any
         # worker and any resumed run draws the same start.
@@ -308,8 +431,13 @@ class VideoFolderDataset(_FolderDataset):
 
     def _load(self, item: _Item, index: int) -> torch.Tensor:
         # A replacement for a broken item keeps the requested index's draw.
-        frames = self._reader.read(self.root / item.file_name, self._clip_frames(item, index))
-        return _resize_crop(frames, self.size).permute(1, 0, 2, 3)
+        indices = self._clip_frames(item, index)
+        path, stream = self.root / item.file_name, item.info.stream
+
+        def read(reader: _Reader) -> np.ndarray:
+            return _check_frames(reader.name, reader.read(path, indices), len(indices), stream)
+
+        return _resize_crop(self._decode(item.file_name, read), self.size).permute(1, 0, 2, 3)
 
 
 class ImageFolderDataset(_FolderDataset):
@@ -325,7 +453,7 @@ class ImageFolderDataset(_FolderDataset):
 
     _media = "images"
 
-    def _probe(self, path: Path) -> None:
+    def _probe(self, file_name: str, path: Path) -> None:
         try:
             with PIL.Image.open(path) as image:
                 image.verify()

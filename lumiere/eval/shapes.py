@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..data.shapes import COMBINATIONS, HELD_OUT, describe
+from ..files import atomic_file, write_text
 from ..models.space_time_unet import SpaceTimeUNet
 from ..pipelines import LumierePipeline
 from .direction_word import direction_word_probe
@@ -68,6 +69,7 @@ def generate(
     steps: int,
     guidance: float,
     batch_size: int = 8,
+    autocast: bool = False,
 ) -> list[np.ndarray]:
     """One clip per case, uint8 ``(F, H, W, 3)``. Each clip's noise comes from its own
     generator seeded by the case, so a clip does not depend on ``batch_size``."""
@@ -78,13 +80,13 @@ def generate(
         frames = pipeline(
             [case.prompt for case in batch], num_frames=num_frames, num_inference_steps=steps,
             guidance_scale=guidance, generator=[torch.Generator().manual_seed(case.seed) for case in batch],
-            output_type="np",
+            output_type="np", autocast=autocast,
         ).frames  # fmt: skip
         clips.extend((np.clip(frames, 0, 1) * 255).round().astype(np.uint8))
     return clips
 
 
-def _report(cases: Sequence[Case], clips: Sequence[np.ndarray]) -> dict:
+def score_cases(cases: Sequence[Case], clips: Sequence[np.ndarray]) -> dict:
     scores = [score_clip(clip) for clip in clips]
     report = {}
     for name, seen in (("seen", True), ("unseen", False)):
@@ -104,25 +106,31 @@ def evaluate(
     baseline: bool = True,
     seed: int = 0,
     save_dir: str | Path | None = None,
+    autocast: bool = False,
+    overwrite: bool = False,
 ) -> dict:
     """Scores of ``pipeline`` (and of its per-frame baseline) on :func:`prompt_set`, and
-    for a pixel-space ``pipeline`` its direction-word probe rows (``"direction_word"``)."""
+    for a pixel-space ``pipeline`` its direction-word probe rows (``"direction_word"``).
+    With ``save_dir``, the clips (``NAME-clips.npz``) and ``eval.json`` are written there,
+    replacing earlier ones only with ``overwrite``."""
     cases = prompt_set(num_prompts, seed)
-    settings = dict(num_prompts=num_prompts, num_frames=num_frames, steps=steps, guidance=guidance, seed=seed)
+    settings = dict(num_prompts=num_prompts, num_frames=num_frames, steps=steps, guidance=guidance, seed=seed,
+                    autocast=autocast)  # fmt: skip
     results = {"settings": settings, "chance": chance_levels()}
     models = {"lumiere": pipeline}
     if baseline:
         models["per_frame_baseline"] = per_frame_baseline(pipeline)
     for name, model in models.items():
-        clips = generate(model, cases, num_frames, steps, guidance)
-        results[name] = _report(cases, clips)
+        clips = generate(model, cases, num_frames, steps, guidance, autocast=autocast)
+        results[name] = score_cases(cases, clips)
         if save_dir is not None:
-            np.savez_compressed(Path(save_dir) / f"{name}-clips.npz", *clips)
+            with atomic_file(Path(save_dir) / f"{name}-clips.npz", overwrite) as path:
+                np.savez_compressed(path, *clips)
     if pipeline.vae is None:
         rows = direction_word_probe(pipeline, num_frames=num_frames, seed=seed)
         results["direction_word"] = [asdict(row) for row in rows]
     if save_dir is not None:
-        (Path(save_dir) / "eval.json").write_text(json.dumps(results, indent=1))
+        write_text(Path(save_dir) / "eval.json", json.dumps(results, indent=1), overwrite)
     return results
 
 

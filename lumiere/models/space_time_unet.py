@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import itertools
+import numbers
+import os
 import re
 import typing
 from collections.abc import Iterator, Sequence
@@ -34,7 +37,10 @@ import torch
 from diffusers.configuration_utils import ConfigMixin, FrozenDict, register_to_config
 from diffusers.loaders import PeftAdapterMixin
 from diffusers.models.attention import AttentionMixin
-from diffusers.models.attention_processor import Attention
+from diffusers.models.attention_processor import (
+    Attention,
+    AttnAddedKVProcessor2_0,
+)
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.transformers.transformer_2d import Transformer2DModel
@@ -43,7 +49,8 @@ from diffusers.utils import BaseOutput
 from einops import rearrange
 from torch import nn
 
-from ..validation import check_multiple
+from ..validation import check_int, check_multiple
+from .forward_memory import ESTIMATE_TEXT_TOKENS, MemoryWalk, block_attentions
 from .temporal import (
     TemporalAttentionBlock,
     TemporalBlock,
@@ -177,6 +184,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         coarsest = num_levels - 1
         text_dim = unet2d.config.cross_attention_dim
         text_dim = text_dim[-1] if isinstance(text_dim, (list, tuple)) else text_dim
+        self._text_dim = text_dim  # the width of the text the cross-attention layers read
 
         def inflation(channels: int, level: int) -> nn.Module:
             if level == coarsest:
@@ -221,6 +229,8 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         only the new temporal parameters require grad. The result has ``unet``'s dtype and
         device.
         """
+        if not isinstance(unet, UNet2DConditionModel):
+            raise ValueError(_not_a_unet2d(unet))
         unknown = sorted(set(temporal_options) - set(TEMPORAL_OPTIONS))
         if unknown:
             raise ValueError(
@@ -285,6 +295,96 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         check_multiple("height", height, self.spatial_factor)
         check_multiple("width", width, self.spatial_factor)
 
+    def estimate_forward_memory(
+        self, batch_size: int, num_frames: int, height: int, width: int, dtype: torch.dtype | None = None
+    ) -> int:
+        """Bytes that one no-grad forward of a ``(batch_size, C, num_frames, height, width)``
+        sample needs at its peak, weights included: an estimate meant to err high.
+
+        Analytic (from the config, ``frames_per_level`` and the attention processors in use;
+        nothing runs), and its cost does not depend on the sizes. It follows the forward
+        layer by layer and takes the largest total of:
+
+        * what is held throughout: the weights and the sample, the conditioning repeated to
+          each level's frame count (text of ``ESTIMATE_TEXT_TOKENS`` tokens), and the skip
+          connections the down path has stored and the up path not yet consumed;
+        * the input of the running layer and its working set: per-layer counts of
+          ``(B * F_k, C, H_k, W_k)``-sized tensors alive at once (GEGLU feed-forwards hold
+          four times their hidden width, convolutions a layout copy, the temporal resamplers
+          their frame-major and padded copies);
+        * attention score matrices where the processor materializes them, twice (scores and
+          probabilities): all ``(B * F_k * heads, H_k * W_k, H_k * W_k)`` (spatial) or
+          ``(B * H_k * W_k * heads, F_k, F_k)`` (temporal) under the classic processors, a
+          slice of those rows after ``set_attention_slice``, none under SDPA (the default),
+          whose fused kernels do not hold them (measured on CPU for both shapes; CUDA's
+          flash and memory-efficient kernels do not either).
+
+        Calibrated on CPU against the peak resident memory of a warm forward (one thread,
+        glibc returning frees to the OS at once) of the tiny latent U-Net of
+        ``lumiere.testing``, batch 1, fp32: at 8, 32 and 64 frames of 32x32 and 48x48 the
+        estimate is 1.1 to 1.6 times the peak above the memory in use before the call
+        (``tests/test_model_memory.py`` keeps it within 0.9x to 3x). Not counted: CUDA's
+        convolution workspaces and allocator rounding, the autograd graph of a forward with
+        grad, and a first call's one-off kernel caches.
+
+        Args:
+            batch_size, num_frames, height, width: the sample's ``B``, ``F``, ``H``, ``W``
+                (``num_frames``, ``height``, ``width`` as ``check_input_size`` accepts).
+            dtype: the dtype the forward runs in, weights and activations; the model's by
+                default.
+        """
+        check_int("batch_size", batch_size, 1)
+        self.check_input_size(num_frames, height, width)
+        itemsize = (dtype or self.dtype).itemsize
+        walk = MemoryWalk(batch_size, num_frames, height, width, itemsize, self._text_dim)
+        time_width = self.time_embedding.linear_2.out_features
+        per_frame = walk.batch * (ESTIMATE_TEXT_TOKENS * self._text_dim + time_width) * itemsize
+        walk.held = walk.act(self.conv_in.in_channels) + per_frame * sum(set(self.frames_per_level(num_frames)))
+        walk.run(self)
+        weights = sum(t.numel() for t in itertools.chain(self.parameters(), self.buffers())) * itemsize
+        return weights + walk.peak
+
+    # ------------------------------------------------------------------ attention
+
+    def set_attention_slice(self, slice_size: str | int | None = "auto") -> None:
+        """Compute the spatial attention in slices, which holds fewer score matrices at once
+        at some cost in speed; ``DiffusionPipeline.enable_attention_slicing`` calls this.
+
+        ``slice_size`` means what it does for ``UNet2DConditionModel.set_attention_slice``,
+        in each attention layer of the 2D U-Net: how many (batch x head) rows have their
+        ``(H * W, H * W)`` scores computed at a time. ``"auto"``: half the layer's heads;
+        ``"max"``: 1, the least memory; an int, at most the fewest heads of a layer; None:
+        back to the default processors (SDPA), which is what ``disable_attention_slicing``
+        passes.
+
+        The temporal attention keeps its processor, SDPA by default: its fused kernels never
+        hold the ``(B * H * W, heads, F, F)`` scores, so slicing would only trade them for
+        a slower loop over rows that does hold a slice of them.
+        """
+        attentions = [m for n, m in self.named_modules() if isinstance(m, Attention) and not n.startswith("temporal_")]
+        if slice_size is None:
+            for attention in attentions:
+                # Attention.set_attention_slice(None) would give the added-KV layers (DeepFloyd
+                # IF) the classic processor, not the SDPA one their 2D blocks build.
+                if attention.added_kv_proj_dim is not None:
+                    attention.set_processor(AttnAddedKVProcessor2_0())
+                else:
+                    attention.set_attention_slice(None)
+            return
+        fewest = min((attention.sliceable_head_dim for attention in attentions), default=None)
+        is_int = isinstance(slice_size, numbers.Integral) and not isinstance(slice_size, bool)
+        if isinstance(slice_size, str) and slice_size == "auto":
+            sizes = [max(1, attention.sliceable_head_dim // 2) for attention in attentions]
+        elif isinstance(slice_size, str) and slice_size == "max":
+            sizes = [1] * len(attentions)
+        elif is_int and 1 <= slice_size <= (fewest or slice_size):
+            sizes = [slice_size] * len(attentions)
+        else:
+            ints = "an int >= 1" if fewest is None else f"an int in [1, {fewest}] (the fewest heads of a layer)"
+            raise ValueError(f"slice_size must be 'auto', 'max', None or {ints}; got {slice_size!r}")
+        for attention, size in zip(attentions, sizes):
+            attention.set_attention_slice(size)
+
     # ------------------------------------------------------------------ forward
 
     def forward(
@@ -314,10 +414,8 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
             [`SpaceTimeUNetOutput`] or a tuple whose first element is the prediction
             ``(B, C_out, F, H, W)``.
         """
-        if sample.ndim != 5:
-            raise ValueError(f"sample must be (B, C, F, H, W), got shape {tuple(sample.shape)}")
+        self._check_inputs(sample, timestep, encoder_hidden_states, encoder_attention_mask)
         batch, _, num_frames, height, width = sample.shape
-        self.check_input_size(num_frames, height, width)
         if self.config.unet2d_config.get("center_input_sample"):
             sample = 2 * sample - 1.0
         cond = self._conditioning(
@@ -329,7 +427,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         hidden = self.conv_in(rearrange(sample, "b c f h w -> (b f) c h w"))
         skips = [hidden]
         for block, temporal in zip(self.down_blocks, self.temporal_down_blocks):
-            for resnet, attention, inflation in zip(block.resnets, _attentions(block), temporal.layers):
+            for resnet, attention, inflation in zip(block.resnets, block_attentions(block), temporal.layers):
                 hidden = self._layer(hidden, frames, cond, resnet, attention, inflation)
                 skips.append(hidden)
             if block.downsamplers is not None:
@@ -344,7 +442,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
             hidden = self._mid(hidden, frames, cond)
 
         for block, temporal in zip(self.up_blocks, self.temporal_up_blocks):
-            for resnet, attention, inflation in zip(block.resnets, _attentions(block), temporal.layers):
+            for resnet, attention, inflation in zip(block.resnets, block_attentions(block), temporal.layers):
                 hidden = torch.cat([hidden, skips.pop()], dim=1)
                 hidden = self._layer(hidden, frames, cond, resnet, attention, inflation)
             if block.upsamplers is not None:
@@ -359,6 +457,54 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         hidden = self.conv_out(hidden)
         out = rearrange(hidden, "(b f) c h w -> b c f h w", b=batch)
         return SpaceTimeUNetOutput(sample=out) if return_dict else (out,)
+
+    def _check_inputs(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor | float | int,
+        encoder_hidden_states: torch.Tensor | None,
+        encoder_attention_mask: torch.Tensor | None,
+    ) -> None:
+        """Raise ValueError, naming the argument, its shape and the expected one, for inputs
+        that would otherwise fail deep inside a layer with a message about something else.
+
+        Shape and dtype comparisons only: nothing reads tensor data, so no device sync.
+        """
+        shape = tuple(sample.shape)
+        channels = self.conv_in.in_channels
+        if sample.ndim != 5 or shape[1] != channels:
+            raise ValueError(f"sample must be (B, {channels}, F, H, W) (in_channels={channels}); got shape {shape}")
+        if not sample.is_floating_point():
+            raise ValueError(f"sample must be a floating-point tensor; got dtype {sample.dtype}")
+        batch, _, num_frames, height, width = shape
+        self.check_input_size(num_frames, height, width)
+        if torch.is_tensor(timestep):
+            # (1,) broadcasts like a scalar in UNet2DConditionModel's time embedding.
+            if timestep.ndim > 1 or (timestep.ndim == 1 and len(timestep) not in (1, batch)):
+                got = tuple(timestep.shape)
+                raise ValueError(f"timestep must be a scalar or of shape ({batch},) (one per clip); got shape {got}")
+        elif not isinstance(timestep, numbers.Real):
+            raise ValueError(f"timestep must be a number or a tensor; got {type(timestep).__name__}")
+        if encoder_hidden_states is None:
+            return
+        width = self._context_width()
+        context = tuple(encoder_hidden_states.shape)
+        if len(context) != 3 or context[0] != batch or width not in (None, context[2]):
+            expected = f"({batch}, L, {width or 'D'})"
+            raise ValueError(f"encoder_hidden_states must be {expected} (one text per clip); got shape {context}")
+        if encoder_attention_mask is not None and tuple(encoder_attention_mask.shape) != context[:2]:
+            raise ValueError(
+                f"encoder_attention_mask must be {context[:2]} (one flag per text token); "
+                f"got shape {tuple(encoder_attention_mask.shape)}"
+            )
+
+    def _context_width(self) -> int | None:
+        """The width ``D`` ``encoder_hidden_states`` must have: what the cross-attention reads,
+        or what the 2D config's text projection takes; None behind its image projections,
+        whose inputs come in ``added_cond_kwargs``."""
+        if self.encoder_hid_proj is None:
+            return self._text_dim
+        return self.encoder_hid_proj.in_features if isinstance(self.encoder_hid_proj, nn.Linear) else None
 
     def _conditioning(
         self, sample, timestep, encoder_hidden_states, class_labels, timestep_cond, added_cond_kwargs,
@@ -406,7 +552,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         def run(hidden):
             emb, context, mask = cond.at(frames)
             hidden = self.mid_block.resnets[0](hidden, emb)
-            for attention, resnet in zip(_attentions(self.mid_block), self.mid_block.resnets[1:]):
+            for attention, resnet in zip(block_attentions(self.mid_block), self.mid_block.resnets[1:]):
                 if attention is not None:
                     hidden = _attend(attention, hidden, emb, context, mask, cond.cross_attention_kwargs)
                 hidden = resnet(hidden, emb)
@@ -462,6 +608,19 @@ TEMPORAL_OPTIONS, TemporalOptions = _temporal_options()
 # ---------------------------------------------------------------------- helpers
 
 
+def _not_a_unet2d(value: object) -> str:
+    """Why ``from_unet2d`` refuses ``value``, and what it takes instead."""
+    accepted = "from_unet2d takes a UNet2DConditionModel (a text-to-image U-Net)"
+    if isinstance(value, SpaceTimeUNet):
+        return f"{accepted}; got a SpaceTimeUNet, which is already inflated: use it as it is"
+    if isinstance(value, (str, os.PathLike)):
+        return (
+            f"{accepted}, not a path; got {str(value)!r}. "
+            "Load it first: UNet2DConditionModel.from_pretrained(path, subfolder='unet')"
+        )
+    return f"{accepted}; got a {type(value).__qualname__}"
+
+
 def _check_unet2d_config(config: dict) -> None:
     for key, allowed in (
         ("down_block_types", SUPPORTED_DOWN_BLOCKS),
@@ -477,12 +636,6 @@ def _check_unet2d_config(config: dict) -> None:
         )
     if config.get("addition_embed_type") in UNSUPPORTED_ADDITION_EMBEDS:
         raise ValueError(f"addition_embed_type={config['addition_embed_type']!r} is not supported")
-
-
-def _attentions(block: nn.Module) -> list[nn.Module | None]:
-    """The attention after each resnet of a 2D block (None where it has none)."""
-    attentions = getattr(block, "attentions", None)
-    return list(attentions) if attentions is not None else [None] * len(block.resnets)
 
 
 def _attend(attention, hidden, emb, context, mask, cross_attention_kwargs) -> torch.Tensor:

@@ -7,7 +7,8 @@ windows) and calls these pieces; docs/architecture.md ("Pipelines") shows how.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import os
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,22 +16,23 @@ import numpy as np
 import PIL.Image
 import torch
 from diffusers import AutoencoderKL, DiffusionPipeline
-from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.schedulers import KarrasDiffusionSchedulers, SchedulerMixin
 from diffusers.utils import BaseOutput
 from diffusers.video_processor import VideoProcessor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..codec import decode_latents, encode_pixels, encode_text
+from ..files import atomic_dir
+from ..memory import check_fits
 from ..models.space_time_unet import SpaceTimeUNet
 from ..noise import video_noise
-from ..performance import fast_autocast
-from ..validation import check_frame_correlation, check_multiple
+from ..performance import compute_dtype, fast_autocast
+from ..validation import check_finite, check_frame_correlation, check_int, check_multiple, check_text
+from .checks import Callback, callback_names, check_callback_result, check_embeds, check_finite_latents
+from .folders import check_video_pipeline, load_local
 from .sampling import Branch, Guidance, ModelFn, denoise, step_kwargs
 
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
-
-Callback = Callable[[Any, int, torch.Tensor, dict], dict] | PipelineCallback | MultiPipelineCallbacks
 
 
 @dataclass
@@ -91,6 +93,29 @@ class LumiereBasePipeline(DiffusionPipeline):
         shared = {name: value for name, value in {**pipeline.config, **pipeline.components}.items() if name in names}
         return cls(**{**shared, **kwargs})
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> LumiereBasePipeline:
+        """diffusers' ``from_pretrained``; a local folder is checked first, so an empty or
+        damaged folder, or a text-to-image one (which needs inflating), is a ValueError that
+        says so. ``kwargs`` as diffusers' (``dtype``, component overrides, ...)."""
+        path = pretrained_model_name_or_path
+        if not os.path.exists(path):  # a model hub id: diffusers' own resolution and errors
+            return super().from_pretrained(path, **kwargs)
+        check_video_pipeline(path)
+        return load_local(path, lambda: super(LumiereBasePipeline, cls).from_pretrained(path, **kwargs))
+
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, *args: Any, overwrite: bool = False, **kwargs: Any
+    ) -> None:
+        """diffusers' ``save_pretrained``, written atomically (into a temporary folder renamed
+        into place, see :mod:`lumiere.files`). A non-empty ``save_directory`` is replaced
+        (whole, not merged with the old files) only with ``overwrite=True``; otherwise
+        ``OutputExistsError``. Other arguments as diffusers'."""
+        if kwargs.get("push_to_hub"):
+            kwargs.setdefault("repo_id", os.path.basename(os.path.abspath(save_directory)))
+        with atomic_dir(save_directory, overwrite) as temporary:
+            super().save_pretrained(temporary, *args, **kwargs)
+
     # ------------------------------------------------------------------ properties
 
     @property
@@ -119,11 +144,15 @@ class LumiereBasePipeline(DiffusionPipeline):
         return self._interrupt
 
     def default_size(self, height: int | None, width: int | None) -> tuple[int, int]:
-        """``(height, width)`` in pixels, each defaulting to the U-Net's ``sample_size``
-        times the VAE factor."""
+        """``(height, width)`` in pixels, each defaulting (when None) to the U-Net's
+        ``sample_size`` times the VAE factor."""
+        for name, value in (("height", height), ("width", width)):
+            if value is not None:
+                check_int(name, value, 1)
         sample_size = self.unet.config.unet2d_config.get("sample_size") or 32
         sample_size = sample_size if isinstance(sample_size, int) else sample_size[0]
-        return height or sample_size * self.vae_scale_factor, width or sample_size * self.vae_scale_factor
+        default = sample_size * self.vae_scale_factor
+        return default if height is None else height, default if width is None else width
 
     # ------------------------------------------------------------------ inputs
 
@@ -140,34 +169,69 @@ class LumiereBasePipeline(DiffusionPipeline):
         output_type,
         callback_on_step_end,
         callback_on_step_end_tensor_inputs,
+        guidance_scale: float = 1.0,
+        num_videos_per_prompt: int = 1,
+        eta: float = 0.0,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        decode_chunk_size: int = 16,
     ) -> None:
-        """The checks every Lumiere pipeline makes; each error names the argument."""
+        """The checks every Lumiere pipeline makes; each error names the argument, its value
+        and what is allowed."""
         if (prompt is None) == (prompt_embeds is None):
             raise ValueError("pass exactly one of prompt and prompt_embeds")
-        if prompt is not None and not isinstance(prompt, (str, list)):
-            raise ValueError(f"prompt must be a str or a list of str, got {type(prompt).__name__}")
+        if prompt is not None:
+            check_text("prompt", prompt)
+        if negative_prompt is not None:
+            check_text("negative_prompt", negative_prompt)
         if negative_prompt is not None and negative_prompt_embeds is not None:
             raise ValueError("pass at most one of negative_prompt and negative_prompt_embeds")
+        for name, embeds in (("prompt_embeds", prompt_embeds), ("negative_prompt_embeds", negative_prompt_embeds)):
+            if embeds is not None:
+                check_embeds(name, embeds, self.unet)
         if prompt_embeds is not None and negative_prompt_embeds is not None:
             if prompt_embeds.shape != negative_prompt_embeds.shape:
                 raise ValueError(
                     f"prompt_embeds {tuple(prompt_embeds.shape)} and negative_prompt_embeds "
                     f"{tuple(negative_prompt_embeds.shape)} must have the same shape"
                 )
+        check_int("num_frames", num_frames, 1)
         self.unet.check_input_size(num_frames, self.unet.spatial_factor, self.unet.spatial_factor)
         pixel_factor = self.unet.spatial_factor * self.vae_scale_factor
         check_multiple("height", height, pixel_factor)
         check_multiple("width", width, pixel_factor)
-        if num_inference_steps < 1:
-            raise ValueError(f"num_inference_steps={num_inference_steps} must be >= 1")
+        check_int("num_inference_steps", num_inference_steps, 1)
+        check_int("num_videos_per_prompt", num_videos_per_prompt, 1)
+        check_int("decode_chunk_size", decode_chunk_size, 1)
+        check_finite("guidance_scale", guidance_scale)
+        check_finite("eta", eta, low=0.0)
+        generators = generator if isinstance(generator, list) else [generator]
+        if not generators or not all(g is None or isinstance(g, torch.Generator) for g in generators):
+            raise ValueError(
+                f"generator must be a torch.Generator, a list of them (one per video) or None; got {generator!r}"
+            )
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type={output_type!r} is not one of {list(OUTPUT_TYPES)}")
-        names = _callback_names(callback_on_step_end, callback_on_step_end_tensor_inputs)
+        names = callback_names(callback_on_step_end, callback_on_step_end_tensor_inputs)
         unknown = set(names or ()) - set(self._callback_tensor_inputs)
         if unknown:
             raise ValueError(
                 f"callback_on_step_end_tensor_inputs has {sorted(unknown)}; allowed: {self._callback_tensor_inputs}"
             )
+
+    def check_memory(self, batch_size: int, num_frames: int, height: int, width: int) -> None:
+        """Refuse up front a call that cannot fit in the memory of the execution device:
+        ``InsufficientMemoryError`` (a ValueError) with the estimate and what is available.
+        The estimate is the U-Net forward (both guidance branches in one batch) plus the
+        latents and the decoded frames; pipelines call this before allocating anything."""
+        device = self._execution_device
+        branches = 2 if self.do_classifier_free_guidance else 1
+        latent_shape = (height // self.vae_scale_factor, width // self.vae_scale_factor)
+        forward = self.unet.estimate_forward_memory(batch_size * branches, num_frames, *latent_shape)
+        element = torch.finfo(self.unet.dtype).bits // 8
+        latents = 6 * batch_size * self.num_channels_latents * num_frames * math.prod(latent_shape) * element
+        frames = 3 * batch_size * 3 * num_frames * height * width * 4  # float32 video, its copies in post-processing
+        what = f"{batch_size} video(s) of {num_frames} frames at {height}x{width}"
+        check_fits(forward + latents + frames, device, what)
 
     def encode_prompt(
         self,
@@ -284,13 +348,15 @@ class LumiereBasePipeline(DiffusionPipeline):
         ``callback_on_step_end`` (whose returned prompt embeddings replace ``guidance``'s
         text) and autocast to the device's fast dtype. The model function is ``guidance``
         unless ``model_fn`` (a function around it, e.g. over temporal windows) is given."""
-        callback_on_step_end_tensor_inputs = _callback_names(callback_on_step_end, callback_on_step_end_tensor_inputs)
+        callback_on_step_end_tensor_inputs = callback_names(callback_on_step_end, callback_on_step_end_tensor_inputs)
         self._num_timesteps = len(timesteps)
         device = self._execution_device
+        dtype = compute_dtype(device, self.unet.dtype, autocast)
 
         with self.progress_bar(total=len(timesteps)) as progress, fast_autocast(device, self.unet.dtype, autocast):
 
             def on_step(i: int, t: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+                check_finite_latents(latents, i, t, dtype)
                 if callback_on_step_end is not None:
                     latents = self._run_callback(
                         callback_on_step_end, callback_on_step_end_tensor_inputs, guidance, i, t, latents
@@ -311,6 +377,7 @@ class LumiereBasePipeline(DiffusionPipeline):
             "negative_prompt_embeds": None if uncond is None else uncond.encoder_hidden_states,
         }
         updated = callback(self, i, t, {name: available[name] for name in names})
+        check_callback_result(callback, updated, available)
         if "prompt_embeds" in updated:
             guidance.cond = replace(guidance.cond, encoder_hidden_states=updated["prompt_embeds"])
         if "negative_prompt_embeds" in updated and uncond is not None:
@@ -331,10 +398,3 @@ class LumiereBasePipeline(DiffusionPipeline):
             frames = self.video_processor.postprocess_video(video, output_type=output_type)
         self.maybe_free_model_hooks()
         return LumierePipelineOutput(frames=frames) if return_dict else (frames,)
-
-
-def _callback_names(callback: Callback | None, names: list[str]) -> list[str]:
-    """The tensors a step callback asks for: a diffusers ``PipelineCallback`` names its own."""
-    if isinstance(callback, (PipelineCallback, MultiPipelineCallbacks)):
-        return callback.tensor_inputs
-    return names

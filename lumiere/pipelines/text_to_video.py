@@ -14,7 +14,9 @@ import torch
 from diffusers import DiffusionPipeline
 
 from ..models.space_time_unet import SpaceTimeUNet
-from .base import Callback, LumiereBasePipeline, LumierePipelineOutput
+from .base import LumiereBasePipeline, LumierePipelineOutput
+from .checks import Callback
+from .folders import is_video_pipeline, load_local, read_model_index
 from .sampling import schedule
 
 __all__ = ["LumierePipeline", "LumierePipelineOutput"]
@@ -43,9 +45,14 @@ class LumierePipeline(LumiereBasePipeline):
         if isinstance(path_or_pipeline, DiffusionPipeline):
             source = path_or_pipeline
         else:
-            if not os.path.isdir(path_or_pipeline):
-                raise ValueError(f"path_or_pipeline={str(path_or_pipeline)!r} is not a pipeline folder")
-            source = DiffusionPipeline.from_pretrained(path_or_pipeline, dtype=dtype)
+            if is_video_pipeline(read_model_index(path_or_pipeline, "path_or_pipeline")):
+                raise ValueError(
+                    f"path_or_pipeline={str(path_or_pipeline)!r} is already a Lumiere pipeline; load it with "
+                    "LumierePipeline.from_pretrained"
+                )
+            source = load_local(
+                path_or_pipeline, lambda: DiffusionPipeline.from_pretrained(path_or_pipeline, dtype=dtype)
+            )
         components = source.components
         missing = [name for name in ("unet", "text_encoder", "tokenizer", "scheduler") if components.get(name) is None]
         if missing:
@@ -83,7 +90,8 @@ class LumierePipeline(LumiereBasePipeline):
         callback_on_step_end: Callback | None = None,
         callback_on_step_end_tensor_inputs: list[str] = ("latents",),
         decode_chunk_size: int = 16,
-        autocast: bool = True,
+        autocast: bool = False,
+        check_memory: bool = True,
     ) -> LumierePipelineOutput | tuple:
         r"""Generate videos from text.
 
@@ -107,9 +115,12 @@ class LumierePipeline(LumiereBasePipeline):
                 each step with the tensors named in ``callback_on_step_end_tensor_inputs``;
                 tensors it returns replace the pipeline's.
             decode_chunk_size: frames decoded by the VAE at a time.
-            autocast: run the U-Net under autocast to the device's fast low-precision dtype
-                when the hardware has native kernels for it (see
-                [`lumiere.performance.fast_autocast_dtype`]); False keeps the model's dtype.
+            autocast: run a float32 U-Net under autocast to the device's fast low-precision
+                dtype where the hardware has native kernels for it (bf16 on CPUs with
+                AVX-512 BF16 or AMX; see [`lumiere.performance.fast_autocast_dtype`]). Off
+                by default: the pipeline computes in the dtype its components were loaded in.
+            check_memory: refuse up front (``InsufficientMemoryError``, a ValueError, with
+                the estimate) a call that cannot fit in the device's available memory.
 
         Returns:
             [`LumierePipelineOutput`] or ``(frames,)``.
@@ -118,6 +129,7 @@ class LumierePipeline(LumiereBasePipeline):
         self.check_inputs(
             prompt, num_frames, height, width, num_inference_steps, negative_prompt, prompt_embeds,
             negative_prompt_embeds, output_type, callback_on_step_end, callback_on_step_end_tensor_inputs,
+            guidance_scale, num_videos_per_prompt, eta, generator, decode_chunk_size,
         )  # fmt: skip
         self._guidance_scale, self._interrupt = guidance_scale, False
         device = self._execution_device
@@ -125,6 +137,8 @@ class LumierePipeline(LumiereBasePipeline):
             prompt, device, num_videos_per_prompt, self.do_classifier_free_guidance, negative_prompt,
             prompt_embeds, negative_prompt_embeds,
         )  # fmt: skip
+        if check_memory:
+            self.check_memory(prompt_embeds.shape[0], num_frames, height, width)
         timesteps = schedule(self.scheduler, num_inference_steps, device)
         latents = self.prepare_latents(
             prompt_embeds.shape[0], self.num_channels_latents, num_frames, height, width, self.unet.dtype, device,

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,6 +44,7 @@ from diffusers import DDIMScheduler, IFPipeline, UNet2DConditionModel
 
 from ..assets import DEFAULT_MODEL_DIR
 from ..data.shapes import triples_with_motions, write_dataset
+from ..files import atomic_dir, update_folder, write_text
 from ..models.minilm import MiniLMTextEncoder, load_minilm
 from ..training import TrainConfig, train
 from ..training.checkpoints import complete_checkpoints
@@ -83,10 +83,12 @@ def make_template(out: Path) -> None:
         beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction", clip_sample=False,
         timestep_spacing="trailing", set_alpha_to_one=True,
     )  # fmt: skip
-    IFPipeline(
+    template = IFPipeline(
         unet=UNet2DConditionModel(**UNET), text_encoder=encoder, tokenizer=tokenizer, scheduler=scheduler,
         safety_checker=None, feature_extractor=None, watermarker=None, requires_safety_checker=False,
-    ).save_pretrained(out)  # fmt: skip
+    )  # fmt: skip
+    with atomic_dir(out, overwrite=True) as folder:
+        template.save_pretrained(folder)
 
 
 def pretrain_config(workdir: Path, **overrides) -> TrainConfig:
@@ -164,7 +166,7 @@ def refine_start(video: Path, out: Path) -> None:
     if missing:
         raise RuntimeError(f"refine_start: the rebuilt U-Net has weights the video U-Net lacks: {missing}")
     pipeline.register_modules(unet=unet)
-    pipeline.save_pretrained(out)
+    pipeline.save_pretrained(out, overwrite=True)  # an unfinished earlier attempt
 
 
 def wall_time(log_dir: Path) -> dict[str, float]:
@@ -208,21 +210,20 @@ def write_gallery(eval_dir: Path, out: Path, per_kind: int = 8, scale: int = 4) 
 
     import numpy as np
 
-    from ..video import make_contact_sheet, save_video
+    from ..video import save_contact_sheet, save_video
 
     cases = json.loads((eval_dir / "eval.json").read_text())["lumiere"]["clips"]
     clips = {name: np.load(eval_dir / f"{name}-clips.npz") for name in ("lumiere", "per_frame_baseline")}
     chosen = [i for seen in (False, True) for i in [i for i, c in enumerate(cases) if c["seen"] == seen][:per_kind]]
-    out.mkdir(parents=True, exist_ok=True)
     rows = []
     for i in chosen:
         model, baseline = (clips[name][f"arr_{i}"] for name in ("lumiere", "per_frame_baseline"))
         gap = np.full_like(model[:, :, :2], 128)
         pair = np.concatenate([model, gap, baseline], axis=2).repeat(scale, axis=1).repeat(scale, axis=2)
         kind = "seen" if cases[i]["seen"] else "unseen"
-        save_video(pair, out / f"{kind}-{cases[i]['prompt'].replace(' ', '-')}.gif", fps=8)
+        save_video(pair, out / f"{kind}-{cases[i]['prompt'].replace(' ', '-')}.gif", fps=8, overwrite=True)
         rows.append(model)
-    make_contact_sheet(np.concatenate(rows), columns=len(rows[0]), scale=scale).save(out / "sheet.png")
+    save_contact_sheet(np.concatenate(rows), out / "sheet.png", columns=len(rows[0]), scale=scale, overwrite=True)
     return [cases[i]["prompt"] for i in chosen]
 
 
@@ -236,7 +237,7 @@ def run(stage: str, workdir: Path) -> None:
     elif stage == "data":
         for name, options in DATASETS.items():
             if not (workdir / name / "metadata.jsonl").is_file():
-                write_dataset(workdir / name, size=RESOLUTION, **options)
+                write_dataset(workdir / name, size=RESOLUTION, overwrite=True, **options)
     elif stage == "pretrain" and not _done(workdir / "t2i"):
         train(pretrain_config(workdir))
     elif stage == "video" and not _done(workdir / "video"):
@@ -253,23 +254,22 @@ def run(stage: str, workdir: Path) -> None:
         # The text encoder is saved as a reference to its package, not as a copy (runs
         # made before MiniLMTextEncoder existed hold a plain BertModel copy).
         pipeline = LumierePipeline.from_pretrained(workdir / "axis", text_encoder=MiniLMTextEncoder.from_pretrained())
-        for component in [path for path in DEFAULT_MODEL_DIR.iterdir() if path.is_dir()]:
-            shutil.rmtree(component)
-        pipeline.to(torch.float16).save_pretrained(DEFAULT_MODEL_DIR)
+        # The model card (README.md) stays; each component is replaced whole.
+        update_folder(DEFAULT_MODEL_DIR, pipeline.to(torch.float16).save_pretrained)
     elif stage == "eval":
         import json
 
         from ..eval.shapes import evaluate, markdown_table
         from ..pipelines import LumierePipeline
 
-        out = workdir / "eval"
-        out.mkdir(parents=True, exist_ok=True)
         pipeline = LumierePipeline.from_pretrained(DEFAULT_MODEL_DIR, dtype=torch.float32)
-        results = evaluate(pipeline, num_prompts=64, num_frames=16, save_dir=out, **SAMPLING)
-        results["seconds_per_clip"] = seconds_per_clip(pipeline)
-        results["training"] = {name: wall_time(workdir / name / "logs") for name in ("t2i", "video", "refine", "axis")}
-        (out / "eval.json").write_text(json.dumps(results, indent=1))
-        (out / "eval.md").write_text(markdown_table(results) + "\n")
+        with atomic_dir(workdir / "eval", overwrite=True) as out:
+            results = evaluate(pipeline, num_prompts=64, num_frames=16, save_dir=out, **SAMPLING)
+            results["seconds_per_clip"] = seconds_per_clip(pipeline)
+            stages = ("t2i", "video", "refine", "axis")
+            results["training"] = {name: wall_time(workdir / name / "logs") for name in stages}
+            write_text(out / "eval.json", json.dumps(results, indent=1), overwrite=True)
+            write_text(out / "eval.md", markdown_table(results) + "\n")
     elif stage == "gallery":
         print("\n".join(write_gallery(workdir / "eval", Path("docs/gallery"))))
 

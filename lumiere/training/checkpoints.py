@@ -9,11 +9,12 @@ that resuming ignores and deletes.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 from typing import Any
+
+from ..files import fsync, replace
 
 STATE_FILE = "trainer_state.json"
 _NAME = re.compile(r"^checkpoint-(\d+)$")
@@ -62,19 +63,55 @@ def read_state(checkpoint: Path) -> dict[str, Any]:
 
 
 def remove_partial(output_dir: str | Path) -> None:
-    """Delete ``.tmp`` leftovers of checkpoints whose writing was interrupted."""
+    """Delete the ``.tmp`` leftovers of checkpoints (and of other atomic writes, hidden
+    ``.NAME.*.tmp``) whose writing was interrupted."""
     root = Path(output_dir)
     if root.is_dir():
-        for path in root.glob("checkpoint-*.tmp"):
-            shutil.rmtree(path, ignore_errors=True)
+        for path in [*root.glob("checkpoint-*.tmp"), *root.glob(".*.tmp")]:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def check_output_dir(output_dir: str | Path, resume: str | None, overwrite: bool) -> None:
+    """Refuse a run that would clobber what ``output_dir`` holds: a non-empty folder needs
+    ``resume`` (continuing the run there) or ``overwrite`` (replacing it), and resuming from
+    a checkpoint older than the folder's newest would overwrite and prune the newer ones."""
+    root = Path(output_dir)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"output_dir={str(output_dir)!r} is a file; give a folder")
+    if resume is not None and overwrite:
+        raise ValueError("pass resume (continue the run in output_dir) or overwrite (replace it), not both")
+    if overwrite or not root.is_dir() or not any(root.iterdir()):
+        return
+    found = complete_checkpoints(root)
+    is_run = bool(found) or (root / "config.yaml").is_file()
+    if resume is None or (resume == "latest" and not is_run):
+        held = f"an earlier run (newest checkpoint {found[-1].name})" if found else "files"
+        raise ValueError(
+            f"output_dir={str(output_dir)!r} already holds {held}; continue it with --resume latest, choose a new "
+            "folder, or pass --overwrite to replace it"
+        )
+    if resume != "latest" and found and Path(resume).resolve().parent == root.resolve():
+        step = read_state(Path(resume))["global_step"]
+        newer = [path.name for path in found if read_state(path)["global_step"] > step]
+        if newer:
+            raise ValueError(
+                f"resume={resume!r} is older than {newer} in output_dir, which the run would overwrite and prune; "
+                "resume from latest, or move the newer checkpoints away"
+            )
+
+
+def clear(output_dir: str | Path) -> None:
+    """Empty ``output_dir`` (``overwrite``: the old run is replaced, not merged)."""
+    root = Path(output_dir)
+    if root.is_dir():
+        for path in root.iterdir():
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
 
 def finalize(temporary: Path, final: Path, state: dict[str, Any]) -> None:
@@ -82,21 +119,11 @@ def finalize(temporary: Path, final: Path, state: dict[str, Any]) -> None:
 
     A finished checkpoint of the same step (a run that resumed from an older one) is
     replaced; it is moved aside first because a folder cannot be renamed onto another."""
-    state_path = temporary / STATE_FILE
-    with open(state_path, "w") as handle:
-        json.dump(state, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
+    (temporary / STATE_FILE).write_text(json.dumps(state, indent=2))
     for path in temporary.rglob("*"):
         if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-    if final.exists():
-        stale = final.with_name(final.name + ".old.tmp")
-        os.rename(final, stale)
-        shutil.rmtree(stale)
-    os.rename(temporary, final)
-    _fsync_dir(final.parent)
+            fsync(path)
+    replace(temporary, final)
 
 
 def prune(output_dir: str | Path, keep: int | None) -> None:

@@ -19,8 +19,9 @@ from typing import Any
 
 import yaml
 
+from ..files import write_text
 from ..models.space_time_unet import TemporalOptions
-from ..validation import check_frame_correlation
+from ..validation import check_finite, check_frame_correlation, check_int, finite_float, seed_int
 
 PREDICTION_TYPES = ("auto", "v_prediction", "epsilon")
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
@@ -76,6 +77,11 @@ class TrainConfig(TemporalOptions):
     checkpoints_total_limit: int | None = _option(3, "Keep only the newest N checkpoints (none: keep all).")
     resume: str | None = _option(
         None, "'latest' (newest complete checkpoint in output_dir, if any) or the path of a checkpoint folder."
+    )
+    overwrite: bool = _option(
+        False,
+        "Delete what a non-empty output_dir holds (an earlier run) and start afresh; without it, a run into a "
+        "non-empty output_dir needs --resume.",
     )
     # --- optimization
     seed: int = _option(
@@ -133,6 +139,8 @@ class TrainConfig(TemporalOptions):
     )
 
     def __post_init__(self) -> None:
+        self._check_types()
+        check_int("seed", self.seed, 0, 2**64 - 1)
         positive = ("num_frames", "resolution", "frame_stride", "max_train_steps", "train_batch_size",
                     "gradient_accumulation_steps", "checkpointing_steps", "validation_steps")  # fmt: skip
         for name in positive:
@@ -163,6 +171,20 @@ class TrainConfig(TemporalOptions):
                 f"checkpoints_total_limit={self.checkpoints_total_limit} is invalid; use at least 1 or none"
             )
 
+    def _check_types(self) -> None:
+        """Each value has its field's type (a YAML file can hold anything), and every number
+        is finite."""
+        for spec in dataclasses.fields(self):
+            value, kind = getattr(self, spec.name), _base_type(type(self), spec.name)
+            if value is None and spec.default is None:
+                continue
+            if kind is float:
+                check_finite(spec.name, value)
+            elif kind is int:
+                check_int(spec.name, value, -(2**63))
+            elif kind in (bool, str) and not isinstance(value, kind):
+                raise ValueError(f"{spec.name} must be a {kind.__name__}; got {value!r}")
+
     def check_required(self) -> None:
         """The options with no default; checked when training starts, not when parsing a partial file."""
         for name in ("pretrained", "train_data"):
@@ -180,8 +202,8 @@ class TrainConfig(TemporalOptions):
             raise ValueError(f"config file {str(path)!r} has unknown options {unknown}")
         return cls(**{**values, **overrides})
 
-    def to_yaml(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(dataclasses.asdict(self), sort_keys=False))
+    def to_yaml(self, path: str | Path, overwrite: bool = False) -> None:
+        write_text(path, yaml.safe_dump(dataclasses.asdict(self), sort_keys=False), overwrite)
 
 
 def _base_type(options: type, name: str) -> Any:
@@ -223,7 +245,8 @@ def add_option_flags(parser: argparse.ArgumentParser, options: type) -> None:
         elif spec.metadata["choices"]:
             parser.add_argument(flag, choices=spec.metadata["choices"], **common)
         else:
-            parser.add_argument(flag, type=kind, metavar={int: "N", float: "X"}.get(kind, "TEXT"), **common)
+            parse = {float: finite_float, int: seed_int if spec.name == "seed" else int}.get(kind, kind)
+            parser.add_argument(flag, type=parse, metavar={int: "N", float: "X"}.get(kind, "TEXT"), **common)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

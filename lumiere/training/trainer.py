@@ -10,7 +10,6 @@ A run resumed from a checkpoint therefore draws exactly what the uninterrupted r
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,9 +30,11 @@ from tqdm.auto import tqdm
 
 from ..codec import encode_pixels, encode_text
 from ..data import ImageFolderDataset, VideoFolderDataset
+from ..files import update_folder
 from ..models.space_time_unet import TEMPORAL_OPTIONS, SpaceTimeUNet
 from ..performance import fast_autocast_dtype
 from ..pipelines import LumierePipeline
+from ..pipelines.folders import is_video_pipeline, load_local, read_model_index
 from ..video import save_contact_sheet, save_video
 from . import checkpoints
 from .config import TrainConfig
@@ -101,17 +102,14 @@ class _Components:
 
 def _load(config: TrainConfig) -> _Components:
     folder = Path(config.pretrained)
-    index = folder / "model_index.json"
-    if not index.is_file():
-        raise ValueError(f"pretrained={config.pretrained!r} is not a diffusers pipeline folder (no model_index.json)")
-    is_lumiere = json.loads(index.read_text()).get("_class_name") == LumierePipeline.__name__
+    is_lumiere = is_video_pipeline(read_model_index(folder, "pretrained"))
     torch.manual_seed(config.seed)  # new weights: the temporal layers of an inflation, or all from scratch
     if config.mode == "image":
         if is_lumiere:
             raise ValueError(
                 f"mode='image' trains a text-to-image U-Net, but {config.pretrained!r} is a LumierePipeline"
             )
-        source = DiffusionPipeline.from_pretrained(folder)
+        source = load_local(folder, lambda: DiffusionPipeline.from_pretrained(folder))
     elif is_lumiere:
         source = LumierePipeline.from_pretrained(folder)
     else:
@@ -160,6 +158,7 @@ def train(config: TrainConfig) -> TrainResult:
     """Train as ``config`` says; see docs/training.md. Returns this process's result."""
     config.check_required()
     output_dir = Path(config.output_dir)
+    checkpoints.check_output_dir(output_dir, config.resume, config.overwrite)
     accelerator = Accelerator(
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         mixed_precision=_mixed_precision(config.mixed_precision),
@@ -207,6 +206,8 @@ def train(config: TrainConfig) -> TrainResult:
 
     epoch, position, global_step = 0, 0, 0
     if accelerator.is_main_process:
+        if config.overwrite:
+            checkpoints.clear(output_dir)
         checkpoints.remove_partial(output_dir)
     accelerator.wait_for_everyone()
     resume_from = checkpoints.resolve_resume(config.resume, output_dir)
@@ -217,7 +218,7 @@ def train(config: TrainConfig) -> TrainResult:
         logger.info(f"resumed from {resume_from} at step {global_step}")
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-        config.to_yaml(output_dir / "config.yaml")
+        config.to_yaml(output_dir / "config.yaml", overwrite=True)
         accelerator.init_trackers("lumiere", config={k: str(v) for k, v in asdict(config).items()})
 
     def save_checkpoint() -> None:
@@ -408,9 +409,10 @@ def _validate(config: TrainConfig, parts: _Components, unet: torch.nn.Module, sc
             generator=torch.Generator().manual_seed(config.seed + index), output_type="np",
         ).frames[0]  # fmt: skip
         path = folder / f"{index:02d}-{''.join(char if char.isalnum() else '-' for char in prompt)[:48]}"
+        # A resumed run validates again at the steps it repeats.
         if num_frames > 1:
-            save_video(video, path.with_suffix(".mp4"))
-        save_contact_sheet(video, path.with_suffix(".png"))
+            save_video(video, path.with_suffix(".mp4"), overwrite=True)
+        save_contact_sheet(video, path.with_suffix(".png"), overwrite=True)
     unet.train(was_training)
 
 
@@ -419,10 +421,11 @@ def _save_pipeline(
 ) -> None:
     """The trained pipeline (EMA weights when kept) in ``output_dir``, loadable with
     ``DiffusionPipeline.from_pretrained``: the source text-to-image pipeline class in image
-    mode, a LumierePipeline in video mode."""
+    mode, a LumierePipeline in video mode. It is written beside the run's checkpoints and
+    logs, into a temporary folder whose entries then replace the previous pipeline's."""
     if config.mode == "image":
         pipeline = parts.source
         pipeline.register_modules(unet=unet, scheduler=scheduler)
     else:
         pipeline = _pipeline(parts, unet, scheduler, config)
-    pipeline.save_pretrained(output_dir)
+    update_folder(output_dir, pipeline.save_pretrained)
