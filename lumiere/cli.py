@@ -43,6 +43,14 @@ def _add_overwrite(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--overwrite", action="store_true", help=f"replace {what} if it exists (default: refuse)")
 
 
+def _add_autocast(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--autocast", action="store_true",
+        help="run a float32 U-Net in bf16 where the CPU has native bf16 kernels (fp16/bf16 on CUDA); "
+        "default: the model's dtype",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="lumiere", description="Lumiere-style space-time U-Net video diffusion.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -78,10 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overwrite(generate, "--out and its .png contact sheet")
     generate.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
     generate.add_argument("--dtype", choices=DTYPES, default="float32", help="dtype the model computes in")
-    generate.add_argument(
-        "--autocast", action="store_true",
-        help="with --dtype float32, run the U-Net in bf16 where the CPU has native bf16 kernels (fp16/bf16 on CUDA)",
-    )  # fmt: skip
+    _add_autocast(generate)
     generate.add_argument(
         "--no-check-memory", dest="check_memory", action="store_false",
         help="start even when the estimated memory exceeds what the machine has available",
@@ -106,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the per-frame baseline")
     evaluate.add_argument("--out", type=Path, default=Path("eval"), help="folder for eval.json and the clips")
     _add_overwrite(evaluate, "a non-empty --out folder")
+    _add_autocast(evaluate)
 
     make_dataset = commands.add_parser("make-dataset", help="write a captioned training folder (metadata.jsonl, files)")
     make_dataset.add_argument("kind", choices=("shapes",), help="generator: shapes = coloured shapes in motion")
@@ -278,7 +284,8 @@ def _eval(args: argparse.Namespace) -> int:
     pipe = LumierePipeline.from_pretrained(args.model, dtype=torch.float32)  # fp16 weights sample in fp32 on CPU
     with atomic_dir(args.out, args.overwrite) as folder:  # all of a run's results or none
         results = evaluate(pipe, num_prompts=args.prompts, num_frames=args.frames, steps=args.steps,
-                           guidance=args.guidance, baseline=args.baseline, seed=args.seed, save_dir=folder)  # fmt: skip
+                           guidance=args.guidance, baseline=args.baseline, seed=args.seed, save_dir=folder,
+                           autocast=args.autocast)  # fmt: skip
     print(markdown_table(results))
     if "direction_word" in results:
         rows = [direction_word.DirectionWordRow(**row) for row in results["direction_word"]]

@@ -76,7 +76,7 @@ def atomic_file(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
     try:
         yield temporary
         fsync(temporary)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private
+        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes it private
         _publish(temporary, path, overwrite)
     finally:
         temporary.unlink(missing_ok=True)
@@ -100,7 +100,7 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
         for file in temporary.rglob("*"):
             if file.is_file():
                 fsync(file)
-        os.chmod(temporary, 0o777 & ~_umask())
+        os.chmod(temporary, 0o777 & ~_UMASK)
         check_output(path, overwrite, folder=True)  # it may have been filled meanwhile
         replace(temporary, path)
     finally:
@@ -182,6 +182,10 @@ def fsync(path: Path) -> None:
 
 
 def _umask() -> int:
+    # Reading the umask means setting it; done once, at import, not while threads write.
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _umask()

@@ -120,6 +120,19 @@ def test_default_trains_only_temporal_weights_and_saves_a_pipeline(files, tmp_pa
     again = train(_config(files, tmp_path / "again", pretrained=str(tmp_path / "run"), max_train_steps=1))
     assert again.global_step == 1
 
+    # Into a finished run: refused, then replaced with overwrite, whose config.yaml can be
+    # passed back with resume.
+    with pytest.raises(ValueError, match="already holds an earlier run"):
+        train(_config(files, tmp_path / "again", max_train_steps=2))
+    (tmp_path / "again" / "stale.txt").write_text("")
+    replaced = _config(files, tmp_path / "again", max_train_steps=2, overwrite=True)
+    assert train(replaced).global_step == 2
+    assert not (tmp_path / "again" / "stale.txt").exists()
+    assert sorted(p.name for p in (tmp_path / "again").glob("checkpoint-*")) == ["checkpoint-2"]
+    saved_config = TrainConfig.from_yaml(tmp_path / "again" / "config.yaml")
+    assert not saved_config.overwrite
+    checkpoints.check_output_dir(tmp_path / "again", "latest", saved_config.overwrite)
+
 
 def test_text_dropout_replaces_captions_with_the_empty_prompt(files, tmp_path, monkeypatch):
     calls = _record_captions(monkeypatch)

@@ -9,6 +9,7 @@ A run resumed from a checkpoint therefore draws exactly what the uninterrupted r
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Iterator
@@ -218,7 +219,9 @@ def train(config: TrainConfig) -> TrainResult:
         logger.info(f"resumed from {resume_from} at step {global_step}")
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-        config.to_yaml(output_dir / "config.yaml", overwrite=True)
+        # overwrite is what this invocation did to the folder, not part of the run's recipe:
+        # kept, it would clear the run again when the file is passed back with --resume.
+        dataclasses.replace(config, overwrite=False).to_yaml(output_dir / "config.yaml", overwrite=True)
         accelerator.init_trackers("lumiere", config={k: str(v) for k, v in asdict(config).items()})
 
     def save_checkpoint() -> None:
