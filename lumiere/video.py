@@ -39,7 +39,7 @@ _MIN_SHEET_TILE = 64
 _MAX_SHEET_COLUMNS = 8
 
 
-def _to_uint8_frames(frames: Frames) -> np.ndarray:
+def to_uint8_frames(frames: Frames) -> np.ndarray:
     """Convert one clip to a ``(F, H, W, 3)`` uint8 array."""
     if isinstance(frames, (list, tuple)):
         frames = _pil_list_to_array(frames)
@@ -111,7 +111,7 @@ def export_to_mp4(frames: Frames, path: str | Path, fps: float = 8, overwrite: b
     72 px, dmlc/decord#336); ffmpeg and imageio read those files correctly.
     """
     check_fps(fps)
-    video = _to_uint8_frames(frames)
+    video = to_uint8_frames(frames)
 
     pad_h = video.shape[1] % 2
     pad_w = video.shape[2] % 2
@@ -160,7 +160,7 @@ def export_to_gif(frames: Frames, path: str | Path, fps: float = 8, loop: int = 
     """
     check_fps(fps)
     check_int("loop", loop, 0)
-    video = _to_uint8_frames(frames)
+    video = to_uint8_frames(frames)
 
     images = [PIL.Image.fromarray(frame) for frame in video]
     with atomic_file(path, overwrite) as temporary:
@@ -194,7 +194,7 @@ def make_contact_sheet(
         height ``rows * H * scale + (rows + 1) * padding``, where
         ``rows = ceil(F / columns)``.
     """
-    video = _to_uint8_frames(frames)
+    video = to_uint8_frames(frames)
     num_frames, height, width = video.shape[:3]
 
     if columns is None:

@@ -1,10 +1,12 @@
-"""Models shipped inside the package (no download): ``shapes-tiny``, the embedded default."""
+"""Models shipped inside the package (no download): ``shapes-tiny``, the embedded default,
+and ``shapes-tiny-edit``, its conditional sibling (built by ``lumiere.recipes.shapes_tiny_edit``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "shapes-tiny"
+EDIT_MODEL_DIR = Path(__file__).resolve().parent / "shapes-tiny-edit"
 
 
 def default_model_dir() -> Path:

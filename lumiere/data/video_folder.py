@@ -119,7 +119,7 @@ def _check_file_name(root: Path, file_name: Any, where: str) -> None:
         )
 
 
-def _resize_crop(frames: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+def resize_crop(frames: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
     """uint8 ``(F, H, W, 3)`` -> float ``(F, 3, h, w)`` in [-1, 1]: scaled (bilinear,
     antialiased) until it covers ``size = (h, w)``, then centre-cropped to it."""
     video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
@@ -437,7 +437,7 @@ class VideoFolderDataset(_FolderDataset):
         def read(reader: _Reader) -> np.ndarray:
             return _check_frames(reader.name, reader.read(path, indices), len(indices), stream)
 
-        return _resize_crop(self._decode(item.file_name, read), self.size).permute(1, 0, 2, 3)
+        return resize_crop(self._decode(item.file_name, read), self.size).permute(1, 0, 2, 3)
 
 
 class ImageFolderDataset(_FolderDataset):
@@ -463,4 +463,4 @@ class ImageFolderDataset(_FolderDataset):
     def _load(self, item: _Item, index: int) -> torch.Tensor:
         with PIL.Image.open(self.root / item.file_name) as image:
             frame = np.array(image.convert("RGB"))  # a writable copy, as torch wants
-        return _resize_crop(frame[None], self.size)[0]
+        return resize_crop(frame[None], self.size)[0]

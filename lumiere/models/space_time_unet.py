@@ -8,13 +8,18 @@ text-to-image state dict or LoRA maps onto them unchanged. New modules all live 
 * ``temporal_down_blocks.i`` / ``temporal_up_blocks.i``: one inflation block after each
   spatial layer of 2D block ``i`` (convolution-based, or attention-based at the coarsest
   level), and a temporal down/upsampler right after the block's spatial down/upsampler;
-* ``temporal_mid_block``: attention-based inflation after the mid block.
+* ``temporal_mid_block``: attention-based inflation after the mid block;
+
+and, in a conditional model (``conditioning_channels > 0``), ``conditioning_conv_in``: the
+input convolution of the conditioning channels (Lumiere's masked video C and mask M),
+zero at init, whose output is added to ``conv_in``'s (which equals widening ``conv_in``).
 
 Because time is resampled together with space, a level at spatial scale ``1/2^k`` also
 runs at temporal scale ``1/2^k`` (when every resize resamples time), which is what makes
 one pass over a long clip affordable.
 
-Tensor layouts: the model takes and returns ``(B, C, F, H, W)``. Inside, frames are folded
+Tensor layouts: the model takes and returns ``(B, C, F, H, W)``; a conditional model takes
+``(B, C + conditioning_channels, F, H, W)``, the noisy clip first. Inside, frames are folded
 into the batch, ``(B * F_k, C, H, W)`` with ``F_k`` the frame count of the current level,
 because that is what the pretrained 2D layers accept. Text conditioning comes in once per
 clip, ``(B, L, D)``, and is broadcast to ``B * F_k`` at each level.
@@ -63,6 +68,8 @@ SUPPORTED_DOWN_BLOCKS = ("DownBlock2D", "CrossAttnDownBlock2D", "ResnetDownsampl
 SUPPORTED_UP_BLOCKS = ("UpBlock2D", "CrossAttnUpBlock2D", "ResnetUpsampleBlock2D", "SimpleCrossAttnUpBlock2D")
 SUPPORTED_MID_BLOCKS = (None, "UNetMidBlock2DCrossAttn", "UNetMidBlock2DSimpleCrossAttn", "UNetMidBlock2D")
 UNSUPPORTED_ADDITION_EMBEDS = ("image_hint",)  # it concatenates a hint image to the sample
+# Modules the 2D U-Net does not have; everything else is a pretrained 2D weight.
+ADDED_PREFIXES = ("temporal_", "conditioning_")
 
 
 @dataclass
@@ -136,6 +143,12 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
             temporal attention tokens also carry their ``(y, x)`` position (and frame index)
             from the start. Lumiere's do not; with it the coarsest level can place an object
             along a direction the text names even where the noisy input does not show it.
+        conditioning_channels (`int`, defaults to 0): Channels of a conditioning input
+            appended to the noisy sample (``in_channels + 1`` for Lumiere's masked video C
+            and its mask M); 0 is the unconditional model. Its input convolution starts at
+            zero, so a new conditional model predicts what the unconditional one does.
+            Without them (a sample of ``in_channels`` only) the conditioning is zero:
+            nothing known. Add them to a trained model with [`with_conditioning`].
 
     The ``temporal_*`` arguments are the *temporal options*: [`TemporalOptions`], the
     trainer's config and the command-line flags are all read off this signature and
@@ -156,8 +169,10 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         temporal_kernel_size: int = 3,
         temporal_cross_attention: bool = False,
         temporal_attention_spatial_positions: bool = False,
+        conditioning_channels: int = 0,
     ):
         super().__init__()
+        check_int("conditioning_channels", conditioning_channels, 0)
         _check_unet2d_config(unet2d_config)
         # The spatial path is the 2D U-Net's own modules, adopted under their own names
         # (including the optional ones it sets to None, which its helpers test for).
@@ -207,6 +222,14 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         if self.mid_block is not None:
             self.temporal_mid_block = inflation(self.mid_block.resnets[-1].out_channels, coarsest)
 
+        self.conditioning_conv_in = None
+        if conditioning_channels:
+            conv_in = self.conv_in
+            self.conditioning_conv_in = nn.Conv2d(
+                conditioning_channels, conv_in.out_channels, conv_in.kernel_size, padding=conv_in.padding, bias=False
+            )
+            nn.init.zeros_(self.conditioning_conv_in.weight)
+
         self.temporal_up_blocks = nn.ModuleList()
         for index, block in enumerate(self.up_blocks):
             level = coarsest - index
@@ -245,11 +268,29 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         model.to(unet.device)
         return model if model.dtype == unet.dtype else model.to(unet.dtype)
 
+    def with_conditioning(self, conditioning_channels: int | None = None) -> SpaceTimeUNet:
+        """A conditional copy of this model: the same config and weights (each keeping its
+        ``requires_grad``) plus a zero conditioning input of ``conditioning_channels``
+        (default ``in_channels + 1``: a masked video and its mask), trainable. It predicts
+        exactly what this model does until that input trains."""
+        if self.config.conditioning_channels:
+            raise ValueError(
+                f"this SpaceTimeUNet already has conditioning_channels={self.config.conditioning_channels}"
+            )
+        channels = self.conv_in.in_channels + 1 if conditioning_channels is None else conditioning_channels
+        check_int("conditioning_channels", channels, 1)
+        model = type(self).from_config(self.config, conditioning_channels=channels)
+        model.load_state_dict(self.state_dict(), strict=False)
+        trainable = {name: p.requires_grad for name, p in self.named_parameters()}
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(trainable.get(name, True))
+        return model.to(device=self.device, dtype=self.dtype)
+
     def load_unet2d_state_dict(self, state_dict: dict[str, torch.Tensor]) -> None:
         """Load a ``UNet2DConditionModel`` state dict into the spatial layers (strictly:
         every 2D key must be used, and only temporal keys may be left unset)."""
         missing, unexpected = self.load_state_dict(state_dict, strict=False)
-        missing = [key for key in missing if not key.startswith("temporal_")]
+        missing = [key for key in missing if not key.startswith(ADDED_PREFIXES)]
         if missing or unexpected:
             raise ValueError(
                 f"state_dict does not match the spatial layers: missing {missing[:5]}, unexpected {unexpected[:5]}"
@@ -259,7 +300,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         """A standalone ``UNet2DConditionModel`` holding a copy of the spatial weights: the
         text-to-image model this one was inflated from (or its fine-tuned spatial layers)."""
         unet = UNet2DConditionModel(**self.config.unet2d_config)
-        unet.load_state_dict({name: p for name, p in self.state_dict().items() if not name.startswith("temporal_")})
+        unet.load_state_dict({name: p for name, p in self.state_dict().items() if not name.startswith(ADDED_PREFIXES)})
         return unet.to(device=self.device, dtype=self.dtype)
 
     # ------------------------------------------------------------------ parameter groups
@@ -271,9 +312,13 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         """Parameters added by inflation (what trains by default)."""
         return (p for _, p in self.named_temporal_parameters())
 
+    def conditioning_parameters(self) -> Iterator[nn.Parameter]:
+        """The conditioning input's parameters (none in an unconditional model)."""
+        return (p for n, p in self.named_parameters() if n.startswith("conditioning_"))
+
     def spatial_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters of the pretrained 2D U-Net."""
-        return (p for n, p in self.named_parameters() if not n.startswith("temporal_"))
+        return (p for n, p in self.named_parameters() if not n.startswith(ADDED_PREFIXES))
 
     def freeze_spatial_layers(self) -> None:
         for parameter in self.spatial_parameters():
@@ -339,7 +384,8 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         walk = MemoryWalk(batch_size, num_frames, height, width, itemsize, self._text_dim)
         time_width = self.time_embedding.linear_2.out_features
         per_frame = walk.batch * (ESTIMATE_TEXT_TOKENS * self._text_dim + time_width) * itemsize
-        walk.held = walk.act(self.conv_in.in_channels) + per_frame * sum(set(self.frames_per_level(num_frames)))
+        sample_channels = self.conv_in.in_channels + self.config.conditioning_channels
+        walk.held = walk.act(sample_channels) + per_frame * sum(set(self.frames_per_level(num_frames)))
         walk.run(self)
         weights = sum(t.numel() for t in itertools.chain(self.parameters(), self.buffers())) * itemsize
         return weights + walk.peak
@@ -402,7 +448,9 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         r"""Predict noise (or v, or x0: whatever the 2D U-Net was trained for) for a whole clip.
 
         Args:
-            sample: noisy clip ``(B, C, F, H, W)``.
+            sample: noisy clip ``(B, C, F, H, W)``; for a conditional model optionally followed
+                on the channel axis by the conditioning, ``(B, C + conditioning_channels, F,
+                H, W)`` (absent: zero, nothing known).
             timestep: one diffusion step for all clips, or one per clip ``(B,)``.
             encoder_hidden_states: text conditioning ``(B, L, D)``, once per clip.
             class_labels, timestep_cond, added_cond_kwargs: as for ``UNet2DConditionModel``,
@@ -424,7 +472,11 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         )  # fmt: skip
 
         frames = num_frames
-        hidden = self.conv_in(rearrange(sample, "b c f h w -> (b f) c h w"))
+        folded = rearrange(sample, "b c f h w -> (b f) c h w")
+        channels = self.conv_in.in_channels
+        hidden = self.conv_in(folded[:, :channels])
+        if folded.shape[1] > channels:
+            hidden = hidden + self.conditioning_conv_in(folded[:, channels:])
         skips = [hidden]
         for block, temporal in zip(self.down_blocks, self.temporal_down_blocks):
             for resnet, attention, inflation in zip(block.resnets, block_attentions(block), temporal.layers):
@@ -472,8 +524,13 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         """
         shape = tuple(sample.shape)
         channels = self.conv_in.in_channels
-        if sample.ndim != 5 or shape[1] != channels:
-            raise ValueError(f"sample must be (B, {channels}, F, H, W) (in_channels={channels}); got shape {shape}")
+        extra = self.config.conditioning_channels
+        allowed = (channels, channels + extra) if extra else (channels,)
+        if sample.ndim != 5 or shape[1] not in allowed:
+            expected = f"(B, {channels}, F, H, W) (in_channels={channels})"
+            if extra:
+                expected += f" or (B, {channels + extra}, F, H, W) with conditioning_channels={extra}"
+            raise ValueError(f"sample must be {expected}; got shape {shape}")
         if not sample.is_floating_point():
             raise ValueError(f"sample must be a floating-point tensor; got dtype {sample.dtype}")
         batch, _, num_frames, height, width = shape

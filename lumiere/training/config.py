@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from ..conditioning import DEFAULT_MASK_MIX, parse_mask_mix
 from ..files import write_text
 from ..models.space_time_unet import TemporalOptions
 from ..validation import check_finite, check_frame_correlation, check_int, finite_float, seed_int
@@ -126,6 +127,23 @@ class TrainConfig(TemporalOptions):
     )
     noise_offset: float = _option(0.0, "Scale of a per-clip, per-channel noise offset, shaped (B, C, 1, 1, 1).")
     text_dropout: float = _option(0.1, "Fraction of captions replaced by '' so classifier-free guidance works.")
+    # --- conditional training (<J, C, M>)
+    conditioning: bool = _option(
+        False,
+        "Video mode: train a conditional model, whose U-Net also reads a masked copy of the clip and its mask "
+        "(image-to-video, inpainting, cinemagraphs); a U-Net without that input gets it "
+        "(SpaceTimeUNet.with_conditioning), zero at first, and it trains with the temporal layers.",
+    )
+    mask_mix: list[str] = _option(
+        list(DEFAULT_MASK_MIX),
+        "With conditioning: the kinds of known-pixel masks drawn per clip and their relative weights, KIND:WEIGHT "
+        "with KIND one of none, first_frame, first_frames, box, cinemagraph (lumiere.conditioning).",
+    )
+    conditioning_noise: float = _option(
+        0.0,
+        "With conditioning: augmentation, Gaussian noise on the known pixels with a standard deviation drawn per "
+        "clip in [0, this] (0: none).",
+    )
     # --- EMA
     use_ema: bool = _option(False, "Keep an exponential moving average of the trained weights; it is what gets saved.")
     ema_decay: float = _option(0.9999, "Maximum EMA decay (reached after a warm-up that follows the step count).")
@@ -166,6 +184,10 @@ class TrainConfig(TemporalOptions):
             raise ValueError(
                 f"timestep_bias_multiplier={self.timestep_bias_multiplier} is invalid; it must be positive"
             )
+        parse_mask_mix(self.mask_mix)
+        check_finite("conditioning_noise", self.conditioning_noise, low=0.0)
+        if self.conditioning and self.mode == "image":
+            raise ValueError("conditioning=True trains a video model; it needs mode='video'")
         if self.checkpoints_total_limit is not None and self.checkpoints_total_limit < 1:
             raise ValueError(
                 f"checkpoints_total_limit={self.checkpoints_total_limit} is invalid; use at least 1 or none"

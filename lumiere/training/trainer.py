@@ -30,6 +30,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from ..codec import encode_pixels, encode_text
+from ..conditioning import conditioning_input, parse_mask_mix, sample_known_masks
 from ..data import ImageFolderDataset, VideoFolderDataset
 from ..files import update_folder
 from ..models.space_time_unet import TEMPORAL_OPTIONS, SpaceTimeUNet
@@ -120,6 +121,8 @@ def _load(config: TrainConfig) -> _Components:
     unet = parts["unet"].float()
     if config.from_scratch:
         unet = type(unet).from_config(unet.config)
+    if config.conditioning and not unet.config.conditioning_channels:
+        unet = unet.with_conditioning()
     return _Components(unet, parts["text_encoder"], parts["tokenizer"], parts["scheduler"], parts.get("vae"), source)
 
 
@@ -128,7 +131,7 @@ def _select_trainable(unet: torch.nn.Module, config: TrainConfig) -> list[torch.
         unet.requires_grad_(True)
     else:
         unet.requires_grad_(False)
-        for parameter in unet.temporal_parameters():
+        for parameter in (*unet.temporal_parameters(), *unet.conditioning_parameters()):
             parameter.requires_grad_(True)
     return [parameter for parameter in unet.parameters() if parameter.requires_grad]
 
@@ -341,6 +344,11 @@ def _loss(
     with torch.no_grad():
         context = encode_text(text_encoder, tokenizer, captions, device)
     noisy = scheduler.add_noise(clean, noise, timesteps)
+    if config.conditioning:
+        # Drawn after everything else, so an unconditional run's draws are unchanged.
+        known, _ = sample_known_masks(batch_size, *clean.shape[2:], parse_mask_mix(config.mask_mix), generator)
+        sigma = torch.rand(batch_size, generator=generator) * config.conditioning_noise
+        noisy = torch.cat([noisy, conditioning_input(clean, known, sigma, generator)], dim=1)
     output = unet(noisy, timesteps, encoder_hidden_states=context, return_dict=False)[0]
     return diffusion_loss(output, clean, noise, timesteps, scheduler, config.snr_gamma)
 
