@@ -3,11 +3,26 @@
 import diffusers
 
 from .models import SpaceTimeUNet, SpaceTimeUNetOutput
-from .pipelines import LumierePipeline, LumierePipelineOutput
+from .pipelines import (
+    LumiereCinemagraphPipeline,
+    LumiereImageToVideoPipeline,
+    LumiereInpaintPipeline,
+    LumierePipeline,
+    LumierePipelineOutput,
+)
 
 # `DiffusionPipeline.from_pretrained` resolves the class named in model_index.json inside
 # the diffusers namespace; registering ours there lets it load saved Lumiere pipelines.
-setattr(diffusers, LumierePipeline.__name__, LumierePipeline)
+for _pipeline in (LumierePipeline, LumiereImageToVideoPipeline, LumiereInpaintPipeline, LumiereCinemagraphPipeline):
+    setattr(diffusers, _pipeline.__name__, _pipeline)
 
 __version__ = "0.1.0"
-__all__ = ["LumierePipeline", "LumierePipelineOutput", "SpaceTimeUNet", "SpaceTimeUNetOutput"]
+__all__ = [
+    "LumiereCinemagraphPipeline",
+    "LumiereImageToVideoPipeline",
+    "LumiereInpaintPipeline",
+    "LumierePipeline",
+    "LumierePipelineOutput",
+    "SpaceTimeUNet",
+    "SpaceTimeUNetOutput",
+]

@@ -1,4 +1,16 @@
 from .base import LumiereBasePipeline, LumierePipelineOutput
+from .cinemagraph import LumiereCinemagraphPipeline
+from .conditional import LumiereConditionalPipeline
+from .image_to_video import LumiereImageToVideoPipeline
+from .inpainting import LumiereInpaintPipeline
 from .text_to_video import LumierePipeline
 
-__all__ = ["LumiereBasePipeline", "LumierePipeline", "LumierePipelineOutput"]
+__all__ = [
+    "LumiereBasePipeline",
+    "LumiereCinemagraphPipeline",
+    "LumiereConditionalPipeline",
+    "LumiereImageToVideoPipeline",
+    "LumiereInpaintPipeline",
+    "LumierePipeline",
+    "LumierePipelineOutput",
+]

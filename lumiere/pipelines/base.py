@@ -30,9 +30,31 @@ from ..performance import compute_dtype, fast_autocast
 from ..validation import check_finite, check_frame_correlation, check_int, check_multiple, check_text
 from .checks import Callback, callback_names, check_callback_result, check_embeds, check_finite_latents
 from .folders import check_video_pipeline, load_local
-from .sampling import Branch, Guidance, ModelFn, denoise, step_kwargs
+from .sampling import Branch, Guidance, ModelFn, denoise, schedule, step_kwargs
 
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
+
+# The sampling arguments every pipeline takes, by the names LumierePipeline gives them, and
+# their defaults; [`LumiereBasePipeline.prepare`] and [`LumiereBasePipeline.finish`] read them.
+SAMPLING_OPTIONS: dict[str, Any] = dict(
+    height=None, width=None, num_inference_steps=50, guidance_scale=7.5, negative_prompt=None,
+    num_videos_per_prompt=1, eta=0.0, generator=None, latents=None, prompt_embeds=None,
+    negative_prompt_embeds=None, output_type="np", return_dict=True, cross_attention_kwargs=None,
+    callback_on_step_end=None, callback_on_step_end_tensor_inputs=("latents",), decode_chunk_size=16,
+    autocast=False, check_memory=True,
+)  # fmt: skip
+
+
+@dataclass
+class Prepared:
+    """What [`LumiereBasePipeline.prepare`] makes for one call: the text of both guidance
+    branches ``(B, L, D)`` (the negative None with guidance off), the timesteps and the
+    initial latents ``(B, C, F, h, w)``."""
+
+    prompt_embeds: torch.Tensor
+    negative_prompt_embeds: torch.Tensor | None
+    timesteps: torch.Tensor
+    latents: torch.Tensor
 
 
 @dataclass
@@ -304,6 +326,53 @@ class LumiereBasePipeline(DiffusionPipeline):
         ``decode_chunk_size`` frames at a time."""
         return decode_latents(self.vae, latents, decode_chunk_size)
 
+    # ------------------------------------------------------------------ one call
+
+    def prepare(
+        self, prompt: str | list[str] | None, num_frames: int, height: int, width: int, options: dict
+    ) -> Prepared:
+        """The start of every call: check the inputs, set the guidance scale, encode the
+        prompt, refuse work that cannot fit, and make the schedule and the initial noise.
+        ``options``: :data:`SAMPLING_OPTIONS` by name (extra entries are ignored)."""
+        o = options
+        self.check_inputs(
+            prompt, num_frames, height, width, o["num_inference_steps"], o["negative_prompt"], o["prompt_embeds"],
+            o["negative_prompt_embeds"], o["output_type"], o["callback_on_step_end"],
+            o["callback_on_step_end_tensor_inputs"], o["guidance_scale"], o["num_videos_per_prompt"], o["eta"],
+            o["generator"], o["decode_chunk_size"],
+        )  # fmt: skip
+        self._guidance_scale, self._interrupt = o["guidance_scale"], False
+        device = self._execution_device
+        prompt_embeds, negative_prompt_embeds = self.encode_prompt(
+            prompt, device, o["num_videos_per_prompt"], self.do_classifier_free_guidance, o["negative_prompt"],
+            o["prompt_embeds"], o["negative_prompt_embeds"],
+        )  # fmt: skip
+        batch = prompt_embeds.shape[0]
+        if o["check_memory"]:
+            self.check_memory(batch, num_frames, height, width)
+        timesteps = schedule(self.scheduler, o["num_inference_steps"], device)
+        latents = self.prepare_latents(
+            batch, self.num_channels_latents, num_frames, height, width, self.unet.dtype, device, o["generator"],
+            o["latents"],
+        )  # fmt: skip
+        return Prepared(prompt_embeds, negative_prompt_embeds, timesteps, latents)
+
+    def finish(
+        self,
+        guidance: Guidance,
+        prepared: Prepared,
+        options: dict,
+        paste: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> LumierePipelineOutput | tuple:
+        """The end of every call: [`sample`] from ``prepared`` with the model function
+        ``guidance``, then [`output`] (``paste`` as there)."""
+        o = options
+        latents = self.sample(
+            guidance, prepared.latents, prepared.timesteps, o["generator"], o["eta"], o["callback_on_step_end"],
+            o["callback_on_step_end_tensor_inputs"], o["autocast"],
+        )  # fmt: skip
+        return self.output(latents, o["output_type"], o["decode_chunk_size"], o["return_dict"], paste)
+
     # ------------------------------------------------------------------ sampling
 
     def guidance(
@@ -387,14 +456,27 @@ class LumiereBasePipeline(DiffusionPipeline):
     # ------------------------------------------------------------------ output
 
     def output(
-        self, latents: torch.Tensor, output_type: str, decode_chunk_size: int, return_dict: bool
+        self,
+        latents: torch.Tensor,
+        output_type: str,
+        decode_chunk_size: int,
+        return_dict: bool,
+        paste: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> LumierePipelineOutput | tuple:
         """Decode and post-process the final latents as ``output_type`` asks, free the
-        offload hooks, and wrap the frames."""
+        offload hooks, and wrap the frames.
+
+        ``paste``: ``(pixels, known)``, pixels ``(B, 3, F, H, W)`` in [-1, 1] and a mask
+        ``(B, 1, F, H, W)`` in [0, 1], blended over the decoded video (``known * pixels +
+        (1 - known) * video``) so that known pixels come back as given; not applied to
+        ``output_type="latent"``, which returns what the U-Net made."""
         if output_type == "latent":
             frames = latents
         else:
             video = self.decode_latents(latents, decode_chunk_size)
+            if paste is not None:
+                pixels, known = (value.to(device=video.device, dtype=video.dtype) for value in paste)
+                video = torch.lerp(video, pixels, known)
             frames = self.video_processor.postprocess_video(video, output_type=output_type)
         self.maybe_free_model_hooks()
         return LumierePipelineOutput(frames=frames) if return_dict else (frames,)

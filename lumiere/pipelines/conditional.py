@@ -21,6 +21,7 @@ Input rules, the same in every pipeline:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,23 +32,22 @@ from ..conditioning import conditioning_input, downsample_mask
 from ..data.video_folder import resize_crop
 from ..validation import check_finite
 from ..video import to_uint8_frames
-from .base import LumiereBasePipeline, LumierePipelineOutput
-from .sampling import schedule
+from .base import SAMPLING_OPTIONS, LumiereBasePipeline, LumierePipelineOutput
 
 # The shared arguments of the conditional pipelines, as LumierePipeline names them, and
 # their defaults; each pipeline's __call__ takes them by name.
-OPTIONS: dict[str, Any] = dict(
-    height=None, width=None, num_inference_steps=50, guidance_scale=7.5, negative_prompt=None,
-    num_videos_per_prompt=1, eta=0.0, generator=None, latents=None, prompt_embeds=None,
-    negative_prompt_embeds=None, output_type="np", return_dict=True, cross_attention_kwargs=None,
-    callback_on_step_end=None, callback_on_step_end_tensor_inputs=("latents",), decode_chunk_size=16,
-    autocast=False, check_memory=True, conditioning_guidance=False, conditioning_noise=0.0, paste_known=True,
-    binarize_mask=True,
-)  # fmt: skip
+OPTIONS: dict[str, Any] = {
+    **SAMPLING_OPTIONS,
+    "conditioning_guidance": False,
+    "conditioning_noise": 0.0,
+    "paste_known": True,
+    "binarize_mask": True,
+}
 
 
 def _as_frames(value: Any, name: str, single: bool) -> np.ndarray:
-    """An image (``single``) or a video as uint8 ``(F, H, W, 3)``."""
+    """An image (``single``) or a video as ``(F, H, W, 3)`` values in [0, 255]: uint8 as
+    given, floats kept unrounded (so that pasted-back pixels are exactly the input)."""
     if isinstance(value, PIL.Image.Image):
         value = [value]
     elif isinstance(value, (np.ndarray, torch.Tensor)):
@@ -56,17 +56,24 @@ def _as_frames(value: Any, name: str, single: bool) -> np.ndarray:
             layouts = "(H, W, 3) array or (3, H, W) tensor" if single else "(F, H, W, 3) array or (F, 3, H, W) tensor"
             raise ValueError(f"{name} must be a {layouts}; got shape {tuple(value.shape)}")
         if torch.is_tensor(value):
-            value = value.permute(*range(value.ndim - 3), -2, -1, -3)  # channels last
+            value = value.detach().cpu().permute(*range(value.ndim - 3), -2, -1, -3)  # channels last
+            value = value.float().numpy() if value.is_floating_point() else value.numpy()
         value = value[None] if single else value
+        if np.issubdtype(value.dtype, np.floating):
+            if not np.isfinite(value).all() or value.min() < 0 or value.max() > 1:
+                raise ValueError(f"{name} values must be floats in [0, 1] or uint8; got {value.min()}..{value.max()}")
     elif not (isinstance(value, (list, tuple)) and value and all(isinstance(v, PIL.Image.Image) for v in value)):
         kinds = "a PIL image, an array or a tensor" if single else "a list of PIL images, an array or a tensor"
         raise ValueError(f"{name} must be {kinds}; got {type(value).__name__}")
     else:
         value = [image.convert("RGB") for image in value]
     try:
-        return to_uint8_frames(value)
+        frames = to_uint8_frames(value)
     except ValueError as error:
         raise ValueError(f"{name}: {error}") from None
+    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
+        return np.repeat(value, 3 // value.shape[-1], axis=-1).astype(np.float32) * 255
+    return frames
 
 
 def _as_mask(mask: Any) -> np.ndarray:
@@ -134,15 +141,16 @@ class LumiereConditionalPipeline(LumiereBasePipeline):
                 raise ValueError(f"{name} must be a bool; got {merged[name]!r}")
         return merged
 
-    def output_size(self, height: int | None, width: int | None) -> tuple[int, int]:
-        return self.default_size(height, width)
-
-    def image_pixels(self, image: Any, size: tuple[int, int], name: str = "image") -> torch.Tensor:
+    def image_pixels(
+        self, image: Any, size: tuple[int, int], name: str = "image"
+    ) -> tuple[torch.Tensor, tuple[int, int]]:
         """An image as ``(3, H, W)`` in [-1, 1] at ``size``, and its source size."""
         frames = _as_frames(image, name, single=True)
         return resize_crop(frames, size)[0], frames.shape[1:3]
 
-    def video_pixels(self, video: Any, size: tuple[int, int], name: str = "video") -> torch.Tensor:
+    def video_pixels(
+        self, video: Any, size: tuple[int, int], name: str = "video"
+    ) -> tuple[torch.Tensor, tuple[int, int]]:
         """A video as ``(3, F, H, W)`` in [-1, 1] at ``size``, and its source size."""
         frames = _as_frames(video, name, single=False)
         return resize_crop(frames, size).permute(1, 0, 2, 3), frames.shape[1:3]
@@ -165,57 +173,41 @@ class LumiereConditionalPipeline(LumiereBasePipeline):
         return (resized >= 0.5).float() if binarize else resized.clamp(0, 1)
 
     def generate(
-        self, prompt: str | list[str] | None, video: torch.Tensor, known: torch.Tensor, options: dict[str, Any]
+        self,
+        prompt: str | list[str] | None,
+        num_frames: int,
+        size: tuple[int, int],
+        inputs: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+        options: dict[str, Any],
     ) -> LumierePipelineOutput | tuple:
-        """Sample with the masked clip ``video`` ``(3, F, H, W)`` in [-1, 1] and its mask
-        ``known`` ``(1 or F, H, W)`` (1 = known) as the conditioning; ``options`` as
-        :data:`OPTIONS` (merged by [`check_options`])."""
+        """Sample ``num_frames`` at ``size`` ``(H, W)`` conditioned on ``inputs() -> (video,
+        known)``: the clip ``(3, F, H, W)`` in [-1, 1] and its mask, 1 = known, broadcastable
+        to ``(F, H, W)``. ``inputs`` runs after the up-front checks, so a clip that cannot fit
+        is refused before it is built. ``options`` as :data:`OPTIONS` (see [`check_options`])."""
         o = options
         self.check_conditional_unet()
-        num_frames, (height, width) = video.shape[1], video.shape[2:]
-        self.check_inputs(
-            prompt, num_frames, height, width, o["num_inference_steps"], o["negative_prompt"], o["prompt_embeds"],
-            o["negative_prompt_embeds"], o["output_type"], o["callback_on_step_end"],
-            o["callback_on_step_end_tensor_inputs"], o["guidance_scale"], o["num_videos_per_prompt"], o["eta"],
-            o["generator"], o["decode_chunk_size"],
-        )  # fmt: skip
-        self._guidance_scale, self._interrupt = o["guidance_scale"], False
-        device = self._execution_device
-        prompt_embeds, negative_prompt_embeds = self.encode_prompt(
-            prompt, device, o["num_videos_per_prompt"], self.do_classifier_free_guidance, o["negative_prompt"],
-            o["prompt_embeds"], o["negative_prompt_embeds"],
-        )  # fmt: skip
-        batch = prompt_embeds.shape[0]
-        if o["check_memory"]:
-            self.check_memory(batch, num_frames, height, width)
-        timesteps = schedule(self.scheduler, o["num_inference_steps"], device)
-        latents = self.prepare_latents(
-            batch, self.num_channels_latents, num_frames, height, width, self.unet.dtype, device, o["generator"],
-            o["latents"],
-        )  # fmt: skip
-
-        pixels = video[None].to(device=device, dtype=self.unet.dtype).expand(batch, -1, -1, -1, -1)
-        known = known[None, None].to(device=device, dtype=self.unet.dtype).expand(batch, 1, num_frames, -1, -1)
+        prepared = self.prepare(prompt, num_frames, *size, o)
+        video, known = inputs()
+        batch, device, dtype = prepared.latents.shape[0], self._execution_device, self.unet.dtype
+        pixels = video[None].to(device=device, dtype=dtype).expand(batch, 3, num_frames, *size)
+        known = known[None, None].to(device=device, dtype=dtype).expand(batch, 1, num_frames, *size)
         generator = o["generator"][0] if isinstance(o["generator"], list) else o["generator"]
-        encoded = self.encode_video(pixels * known, generator)
+        # As in training: the whole clip encoded, then masked where the latents are known.
+        encoded = self.encode_video(pixels, generator)
         known_latents = downsample_mask(known, encoded.shape[-2:])
         concat = conditioning_input(encoded, known_latents, o["conditioning_noise"], generator)
-        uncond_concat = torch.zeros_like(concat) if o["conditioning_guidance"] else None
         guidance = self.guidance(
-            prompt_embeds, negative_prompt_embeds, o["cross_attention_kwargs"], concat, uncond_concat
-        )
-        latents = self.sample(
-            guidance, latents, timesteps, o["generator"], o["eta"], o["callback_on_step_end"],
-            o["callback_on_step_end_tensor_inputs"], o["autocast"],
+            prepared.prompt_embeds, prepared.negative_prompt_embeds, o["cross_attention_kwargs"], concat,
+            torch.zeros_like(concat) if o["conditioning_guidance"] else None,
         )  # fmt: skip
-        paste = (pixels, known) if o["paste_known"] else None
-        return self.output(latents, o["output_type"], o["decode_chunk_size"], o["return_dict"], paste)
+        return self.finish(guidance, prepared, o, (pixels, known) if o["paste_known"] else None)
 
     @staticmethod
-    def warn_or_refuse(known: torch.Tensor, what: str) -> None:
-        """A mask that leaves nothing to generate is refused; one that keeps nothing is
-        allowed (it is text-to-video) with a warning."""
-        if bool((known >= 1).all()):
-            raise ValueError(f"mask leaves nothing to generate: {what} (white / 1 marks what to regenerate)")
-        if bool((known <= 0).all()):
-            warnings.warn(f"mask keeps nothing: {what}; this is text-to-video", stacklevel=3)
+    def check_coverage(regenerate: torch.Tensor, everything: str) -> None:
+        """A mask ``regenerate`` (1 = regenerate) that marks nothing is refused, there being
+        nothing to do; one that marks everything is allowed with a warning that it amounts
+        to ``everything``."""
+        if not bool((regenerate > 0).any()):
+            raise ValueError("mask marks nothing to regenerate (all black / 0); white / 1 marks what to regenerate")
+        if bool((regenerate >= 1).all()):
+            warnings.warn(f"mask marks everything to regenerate (all white / 1): {everything}", stacklevel=3)

@@ -14,10 +14,9 @@ import torch
 from diffusers import DiffusionPipeline
 
 from ..models.space_time_unet import SpaceTimeUNet
-from .base import LumiereBasePipeline, LumierePipelineOutput
+from .base import SAMPLING_OPTIONS, LumiereBasePipeline, LumierePipelineOutput
 from .checks import Callback
 from .folders import is_video_pipeline, load_local, read_model_index
-from .sampling import schedule
 
 __all__ = ["LumierePipeline", "LumierePipelineOutput"]
 
@@ -125,28 +124,9 @@ class LumierePipeline(LumiereBasePipeline):
         Returns:
             [`LumierePipelineOutput`] or ``(frames,)``.
         """
+        frame = locals()
+        options = {name: frame[name] for name in SAMPLING_OPTIONS}
         height, width = self.default_size(height, width)
-        self.check_inputs(
-            prompt, num_frames, height, width, num_inference_steps, negative_prompt, prompt_embeds,
-            negative_prompt_embeds, output_type, callback_on_step_end, callback_on_step_end_tensor_inputs,
-            guidance_scale, num_videos_per_prompt, eta, generator, decode_chunk_size,
-        )  # fmt: skip
-        self._guidance_scale, self._interrupt = guidance_scale, False
-        device = self._execution_device
-        prompt_embeds, negative_prompt_embeds = self.encode_prompt(
-            prompt, device, num_videos_per_prompt, self.do_classifier_free_guidance, negative_prompt,
-            prompt_embeds, negative_prompt_embeds,
-        )  # fmt: skip
-        if check_memory:
-            self.check_memory(prompt_embeds.shape[0], num_frames, height, width)
-        timesteps = schedule(self.scheduler, num_inference_steps, device)
-        latents = self.prepare_latents(
-            prompt_embeds.shape[0], self.num_channels_latents, num_frames, height, width, self.unet.dtype, device,
-            generator, latents,
-        )  # fmt: skip
-        guidance = self.guidance(prompt_embeds, negative_prompt_embeds, cross_attention_kwargs)
-        latents = self.sample(
-            guidance, latents, timesteps, generator, eta, callback_on_step_end,
-            callback_on_step_end_tensor_inputs, autocast,
-        )  # fmt: skip
-        return self.output(latents, output_type, decode_chunk_size, return_dict)
+        prepared = self.prepare(prompt, num_frames, height, width, options)
+        guidance = self.guidance(prepared.prompt_embeds, prepared.negative_prompt_embeds, cross_attention_kwargs)
+        return self.finish(guidance, prepared, options)

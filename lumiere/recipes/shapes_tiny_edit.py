@@ -31,7 +31,7 @@ from ..training import TrainConfig, train
 from .shapes_tiny import DATASETS, RESOLUTION, VALIDATION
 
 STAGES = ("data", "edit", "export")
-EDIT_STEPS = 4000
+EDIT_STEPS = 1500
 
 
 def edit_config(workdir: Path, **overrides) -> TrainConfig:
@@ -41,7 +41,7 @@ def edit_config(workdir: Path, **overrides) -> TrainConfig:
         num_frames=16, frame_stride=2, resolution=RESOLUTION, train_batch_size=4, max_train_steps=EDIT_STEPS,
         # Lower than the temporal stages' 5e-4: the 2D weights train too, and text-to-video
         # must survive the fine-tuning.
-        learning_rate=1e-4, lr_warmup_steps=100, snr_gamma=None, use_ema=True, ema_decay=0.998,
+        learning_rate=2e-4, lr_warmup_steps=50, snr_gamma=None, use_ema=True, ema_decay=0.998,
         checkpointing_steps=250, checkpoints_total_limit=None, resume="latest",
         validation_prompts=VALIDATION, validation_steps=EDIT_STEPS,
         validation_num_inference_steps=25, validation_guidance_scale=3.0,

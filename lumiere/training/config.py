@@ -198,7 +198,7 @@ class TrainConfig(TemporalOptions):
         is finite."""
         for spec in dataclasses.fields(self):
             value, kind = getattr(self, spec.name), _base_type(type(self), spec.name)
-            if value is None and spec.default is None:
+            if value is None and _optional(type(self), spec.name):
                 continue
             if kind is float:
                 check_finite(spec.name, value)
@@ -226,6 +226,12 @@ class TrainConfig(TemporalOptions):
 
     def to_yaml(self, path: str | Path, overwrite: bool = False) -> None:
         write_text(path, yaml.safe_dump(dataclasses.asdict(self), sort_keys=False), overwrite)
+
+
+def _optional(options: type, name: str) -> bool:
+    """Whether a field's annotation admits None."""
+    hint = typing.get_type_hints(options)[name]
+    return typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
 
 
 def _base_type(options: type, name: str) -> Any:

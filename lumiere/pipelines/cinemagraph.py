@@ -1,0 +1,56 @@
+"""Cinemagraphs: an image that moves only inside a region, on a conditional U-Net.
+
+The conditioning is the image on every frame (C) known on all of frame 0 and outside the
+region on later frames (M), the cinemagraph case of Lumiere's one ``<J, C, M>`` mechanism
+(:mod:`lumiere.pipelines.conditional`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..validation import check_int
+from .base import LumierePipelineOutput
+from .conditional import LumiereConditionalPipeline
+
+__all__ = ["LumiereCinemagraphPipeline"]
+
+
+class LumiereCinemagraphPipeline(LumiereConditionalPipeline):
+    r"""Animate the masked region of an image, the rest still. Components as
+    [`LumierePipeline`]; the U-Net needs a conditioning input (``shapes-tiny-edit``)."""
+
+    @torch.no_grad()
+    def __call__(
+        self, image: Any, mask: Any, prompt: str | list[str] | None = None, num_frames: int = 16, **options: Any
+    ) -> LumierePipelineOutput | tuple:
+        r"""Generate ``num_frames`` of ``image`` moving where ``mask`` is white / 1.
+
+        Args:
+            image: as [`LumiereImageToVideoPipeline`]; frame 0 of the output.
+            mask: the region to animate, ``(H, W)`` (a PIL image, array or tensor) of the
+                image's size, white / 1 = animate; binarized as [`LumiereInpaintPipeline`]'s.
+                A mask that marks nothing is a ValueError; one that marks everything warns
+                (that is image-to-video).
+            prompt: the text (or ``prompt_embeds`` in ``options``), e.g. the motion.
+            num_frames: clip length.
+            options: as [`LumiereImageToVideoPipeline`], and ``binarize_mask``.
+
+        Returns:
+            [`LumierePipelineOutput`] or ``(frames,)``.
+        """
+        o = self.check_options(options)
+        size = self.default_size(o["height"], o["width"])
+        check_int("num_frames", num_frames, 1)
+        pixels, source = self.image_pixels(image, size)
+        region = self.mask_pixels(mask, source, size, 1, o["binarize_mask"])
+        self.check_coverage(region, "the whole image moves, this is image-to-video")
+
+        def inputs() -> tuple[torch.Tensor, torch.Tensor]:
+            first = torch.zeros(num_frames, 1, 1)
+            first[0] = 1
+            return pixels[:, None].expand(-1, num_frames, -1, -1), torch.maximum(first, 1 - region)
+
+        return self.generate(prompt, num_frames, size, inputs, o)
