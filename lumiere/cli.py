@@ -51,6 +51,37 @@ def _add_autocast(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _add_sampling(parser: argparse.ArgumentParser, default_model: str) -> None:
+    """The options every generating command shares."""
+    command = parser.prog.split()[-1]
+    parser.add_argument(
+        "--model", type=_existing_dir, default=None, help=f"saved Lumiere pipeline folder (default: {default_model})"
+    )
+    parser.add_argument("--height", type=int, default=None, help="pixels (default: the model's size)")
+    parser.add_argument("--width", type=int, default=None, help="pixels (default: the model's size)")
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument(
+        "--guidance", type=finite_float, default=None,
+        help="classifier-free guidance scale (default: 3.0, the shipped models' evaluated setting, without "
+        "--model; 7.5 with it)",
+    )  # fmt: skip
+    parser.add_argument("--negative-prompt", default=None)
+    parser.add_argument("--seed", type=seed_int, default=0)
+    parser.add_argument("--fps", type=finite_float, default=8)
+    parser.add_argument(
+        "--out", type=Path, default=Path("clip.mp4" if command == "generate" else f"{command}.mp4"),
+        help=".mp4 or .gif; a .png contact sheet is written beside it",
+    )  # fmt: skip
+    _add_overwrite(parser, "--out and its .png contact sheet")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32", help="dtype the model computes in")
+    _add_autocast(parser)
+    parser.add_argument(
+        "--no-check-memory", dest="check_memory", action="store_false",
+        help="start even when the estimated memory exceeds what the machine has available",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="lumiere", description="Lumiere-style space-time U-Net video diffusion.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -64,33 +95,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="generate a clip from a prompt")
     generate.add_argument("prompt")
-    generate.add_argument(
-        "--model", type=_existing_dir, default=None,
-        help="saved Lumiere pipeline folder (default: the shipped shapes-tiny model)",
-    )  # fmt: skip
     generate.add_argument("--frames", type=int, default=16)
-    generate.add_argument("--height", type=int, default=None, help="pixels (default: the model's size)")
-    generate.add_argument("--width", type=int, default=None, help="pixels (default: the model's size)")
-    generate.add_argument("--steps", type=int, default=25)
-    generate.add_argument(
-        "--guidance", type=finite_float, default=None,
-        help="classifier-free guidance scale (default: 3.0, the shipped model's evaluated setting, without "
-        "--model; 7.5 with it)",
-    )  # fmt: skip
-    generate.add_argument("--negative-prompt", default=None)
-    generate.add_argument("--seed", type=seed_int, default=0)
-    generate.add_argument("--fps", type=finite_float, default=8)
-    generate.add_argument(
-        "--out", type=Path, default=Path("clip.mp4"), help=".mp4 or .gif; a .png contact sheet is written beside it"
+    _add_sampling(generate, "the shipped shapes-tiny model")
+
+    animate = commands.add_parser("animate", help="image-to-video: a clip that starts from an image")
+    animate.add_argument("image", type=Path, help="image file (PNG, JPEG, ...)")
+    animate.add_argument("prompt")
+    animate.add_argument("--frames", type=int, default=16)
+    inpaint = commands.add_parser("inpaint", help="regenerate the masked region of a video")
+    inpaint.add_argument("video", type=Path, help="video file (mp4, gif, ...)")
+    inpaint.add_argument(
+        "mask", type=Path, help="image (one mask for every frame) or video (one per frame); white = regenerate"
     )
-    _add_overwrite(generate, "--out and its .png contact sheet")
-    generate.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
-    generate.add_argument("--dtype", choices=DTYPES, default="float32", help="dtype the model computes in")
-    _add_autocast(generate)
-    generate.add_argument(
-        "--no-check-memory", dest="check_memory", action="store_false",
-        help="start even when the estimated memory exceeds what the machine has available",
-    )  # fmt: skip
+    inpaint.add_argument("prompt")
+    cinemagraph = commands.add_parser("cinemagraph", help="animate the masked region of an image, the rest still")
+    cinemagraph.add_argument("image", type=Path, help="image file")
+    cinemagraph.add_argument("mask", type=Path, help="image of the image's size; white = animate")
+    cinemagraph.add_argument("prompt")
+    cinemagraph.add_argument("--frames", type=int, default=16)
+    for command in (animate, inpaint, cinemagraph):
+        _add_sampling(command, "the shipped shapes-tiny-edit model")
+        command.add_argument(
+            "--conditioning-guidance", action="store_true",
+            help="also guide on the conditioning (the unconditional branch knows nothing)",
+        )  # fmt: skip
+        command.add_argument(
+            "--conditioning-noise", type=finite_float, default=0.0, help="noise std on the known pixels"
+        )
+        command.add_argument(
+            "--no-paste-known", dest="paste_known", action="store_false",
+            help="return the model's own pixels where the input is known (default: the input's)",
+        )  # fmt: skip
+        command.add_argument("--soft-mask", dest="binarize_mask", action="store_false", help="keep grey mask values")
 
     train = commands.add_parser(
         "train", help="train a video (or text-to-image) model; also: accelerate launch -m lumiere.train",
@@ -221,6 +257,7 @@ def _inflate(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    """``generate`` and the editing commands: load, sample, write the clip and its sheet."""
     if args.out.suffix.lower() not in (".mp4", ".gif"):
         raise ValueError(f"--out {str(args.out)!r} must end in .mp4 or .gif")
     sheet_path = args.out.with_suffix(".png")
@@ -229,35 +266,53 @@ def _generate(args: argparse.Namespace) -> int:
     check_fps(args.fps)
     import torch
 
+    from . import pipelines
     from .assets import default_model_dir
-    from .pipelines import LumierePipeline
-    from .video import save_contact_sheet, save_video
+    from .video import read_image, read_video, save_contact_sheet, save_video
 
+    inputs = {
+        "generate": lambda: (pipelines.LumierePipeline, [args.prompt], dict(num_frames=args.frames)),
+        "animate": lambda: (pipelines.LumiereImageToVideoPipeline, [read_image(args.image, "image"), args.prompt],
+                            dict(num_frames=args.frames)),
+        "inpaint": lambda: (pipelines.LumiereInpaintPipeline, [read_video(args.video, "video"),
+                            _read_mask(args.mask), args.prompt], {}),
+        "cinemagraph": lambda: (pipelines.LumiereCinemagraphPipeline, [read_image(args.image, "image"),
+                                read_image(args.mask, "mask", grey=True), args.prompt], dict(num_frames=args.frames)),
+    }  # fmt: skip
+    cls, positional, options = inputs[args.command]()
+    if args.command != "generate":
+        options.update(conditioning_guidance=args.conditioning_guidance, conditioning_noise=args.conditioning_noise,
+                       paste_known=args.paste_known, binarize_mask=args.binarize_mask)  # fmt: skip
+        if args.command == "animate":
+            del options["binarize_mask"]
     device = resolve_device(args.device)
-    model = args.model if args.model is not None else default_model_dir()
+    model = args.model if args.model is not None else default_model_dir(edit=args.command != "generate")
     if args.guidance is not None:
         guidance = args.guidance
     else:
         from .recipes.shapes_tiny import SAMPLING
 
         guidance = 7.5 if args.model is not None else SAMPLING["guidance"]
-    pipe = LumierePipeline.from_pretrained(model, dtype=getattr(torch, args.dtype)).to(device)
+    pipe = cls.from_pretrained(model, dtype=getattr(torch, args.dtype)).to(device)
     frames = pipe(
-        args.prompt,
-        num_frames=args.frames,
-        height=args.height,
-        width=args.width,
-        num_inference_steps=args.steps,
-        guidance_scale=guidance,
-        negative_prompt=args.negative_prompt,
-        generator=torch.Generator(device="cpu").manual_seed(args.seed),
-        autocast=args.autocast,
+        *positional, **options, height=args.height, width=args.width, num_inference_steps=args.steps,
+        guidance_scale=guidance, negative_prompt=args.negative_prompt,
+        generator=torch.Generator(device="cpu").manual_seed(args.seed), autocast=args.autocast,
         check_memory=args.check_memory,
-    ).frames[0]
+    ).frames[0]  # fmt: skip
     video = save_video(frames, args.out, fps=args.fps, overwrite=args.overwrite)
     sheet = save_contact_sheet(frames, sheet_path, overwrite=args.overwrite)
     print(f"wrote {video} and {sheet}")
     return 0
+
+
+def _read_mask(path: Path):
+    """A mask file: an image (one for all frames) or a video (one per frame), as grey."""
+    from .video import read_image, read_video
+
+    if path.suffix.lower() in (".mp4", ".gif", ".webm", ".mov", ".avi", ".mkv"):
+        return read_video(path, "mask")[..., 0]
+    return read_image(path, "mask", grey=True)
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -239,6 +239,31 @@ def save_contact_sheet(
     return str(path)
 
 
+def read_image(path: str | Path, name: str = "image", grey: bool = False) -> np.ndarray:
+    """An image file as uint8 ``(H, W, 3)`` (``(H, W)`` with ``grey``); a ValueError
+    naming ``name`` for a missing or unreadable file."""
+    try:
+        with PIL.Image.open(path) as image:
+            return np.array(image.convert("L" if grey else "RGB"))
+    except (OSError, PIL.UnidentifiedImageError) as error:
+        raise ValueError(f"{name} {str(path)!r} cannot be read as an image: {error}") from None
+
+
+def read_video(path: str | Path, name: str = "video") -> np.ndarray:
+    """Every frame of a video file (mp4, gif, ...) as uint8 ``(F, H, W, 3)``; a ValueError
+    naming ``name`` for a missing, unreadable or empty file."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    except (OSError, av.error.FFmpegError, IndexError) as error:
+        raise ValueError(f"{name} {str(path)!r} cannot be read as a video: {error}") from None
+    if not frames:
+        raise ValueError(f"{name} {str(path)!r} has no frames")
+    return np.stack(frames)
+
+
 def save_video(frames: Frames, path: str | Path, fps: float = 8, overwrite: bool = False) -> str:
     """Save a clip in the format given by the suffix of ``path``.
 

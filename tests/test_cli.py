@@ -1,3 +1,4 @@
+import re
 import shutil
 import subprocess
 import sys
@@ -173,3 +174,58 @@ def test_eval_prints_seen_unseen_and_baseline_rows(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([*args[:3], "--prompts", "1"])
     assert "--prompts 1 is too few" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def edit_inputs(tmp_path_factory):
+    """A shapes-world image, clip, inpainting mask and cinemagraph region as files."""
+    from lumiere.eval.editing import cinemagraph_region, edit_case, inpainting_mask
+    from lumiere.eval.shapes import prompt_set
+    from lumiere.video import save_video
+
+    root = tmp_path_factory.mktemp("edit-inputs")
+    case = edit_case(prompt_set(2)[0])
+    PIL.Image.fromarray(case.clip[0]).save(root / "image.png")
+    save_video(case.clip, root / "clip.gif")  # lossless, unlike mp4
+    PIL.Image.fromarray((inpainting_mask(case).max(0) * 255).astype(np.uint8)).save(root / "mask.png")
+    PIL.Image.fromarray((cinemagraph_region(case) * 255).astype(np.uint8)).save(root / "region.png")
+    return root
+
+
+@pytest.mark.parametrize(
+    "command, inputs",
+    [("animate", ["image.png"]), ("inpaint", ["clip.gif", "mask.png"]), ("cinemagraph", ["image.png", "region.png"])],
+)
+def test_editing_commands_on_the_shipped_model(capsys, edit_inputs, tmp_path, command, inputs):
+    out = tmp_path / f"{command}.mp4"
+    args = [command, *(str(edit_inputs / name) for name in inputs), "a red circle moving right", "--steps", "2"]
+    result = run_in_process(capsys, *args, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {out}" in result.stdout and out.with_suffix(".png").is_file()
+    frames = np.stack([frame.asnumpy() for frame in decord.VideoReader(str(out))])
+    assert frames.shape == (16, 32, 32, 3)
+    again = run_in_process(capsys, *args, "--out", str(out))
+    assert again.returncode == 2 and "exists" in again.stderr and "Traceback" not in again.stderr
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["animate", "missing.png", "a"], "cannot be read as an image"),
+        (["inpaint", "image.png", "mask.png", "a"], "num_frames=1"),  # an image read as a 1-frame video
+        (["inpaint", "missing.mp4", "mask.png", "a"], "cannot be read as a video"),
+        (["inpaint", "clip.gif", "missing.png", "a"], "mask"),
+        (["cinemagraph", "image.png", "region.png", "a", "--frames", "5"], "num_frames"),
+        (["cinemagraph", "image.png", "image.png", "a"], "mask marks nothing"),
+        (["animate", "image.png", "a", "--model", "MODEL"], "conditioning_channels=0"),
+        (["animate", "image.png", "a", "--conditioning-noise", "nan"], "conditioning"),
+    ],
+)
+def test_editing_commands_refuse_bad_input_in_one_line(capsys, edit_inputs, tmp_path, args, match):
+    from lumiere.assets import DEFAULT_MODEL_DIR
+
+    args = [str(edit_inputs / a) if (edit_inputs / a).exists() or a.startswith("missing") else a for a in args]
+    args = [str(DEFAULT_MODEL_DIR) if a == "MODEL" else a for a in args]
+    result = run_in_process(capsys, *args, "--steps", "1", "--out", str(tmp_path / "x.mp4"))
+    assert result.returncode == 2, result
+    assert re.search(match, result.stderr) and len(result.stderr.strip().splitlines()) == 1, result.stderr

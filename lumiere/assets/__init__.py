@@ -9,10 +9,11 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "shapes-tiny"
 EDIT_MODEL_DIR = Path(__file__).resolve().parent / "shapes-tiny-edit"
 
 
-def default_model_dir() -> Path:
-    """The folder of the shipped default ``LumierePipeline``."""
-    if not (DEFAULT_MODEL_DIR / "model_index.json").is_file():
-        raise ValueError(
-            f"the default model is not in {str(DEFAULT_MODEL_DIR)!r}; pass --model, or build it with make train-default"
-        )
-    return DEFAULT_MODEL_DIR
+def default_model_dir(edit: bool = False) -> Path:
+    """The folder of the shipped default ``LumierePipeline`` (with ``edit``, of the
+    conditional ``shapes-tiny-edit``)."""
+    folder, build = (EDIT_MODEL_DIR, "python -m lumiere.recipes.shapes_tiny_edit") if edit else (
+        DEFAULT_MODEL_DIR, "make train-default")  # fmt: skip
+    if not (folder / "model_index.json").is_file():
+        raise ValueError(f"the default model is not in {str(folder)!r}; pass --model, or build it with {build}")
+    return folder

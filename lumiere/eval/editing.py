@@ -179,8 +179,11 @@ def evaluate_model(model: LumierePipeline, cases: Sequence[EditCase], settings: 
     """Per-case scores of the conditional ``model`` on each application."""
     pipes = {name: cls.from_pipe(model) for name, cls in zip(APPLICATIONS, (
         LumiereImageToVideoPipeline, LumiereInpaintPipeline, LumiereCinemagraphPipeline))}  # fmt: skip
+    for pipe in pipes.values():
+        pipe.set_progress_bar_config(disable=True)
     rows: dict[str, list[dict]] = {name: [] for name in APPLICATIONS}
-    for case in cases:
+    for number, case in enumerate(cases):
+        print(f"[eval-edit] case {number + 1}/{len(cases)}: {case.prompt}", flush=True)
         seed = case.case.seed
         raw = _run(pipes["image_to_video"], seed, settings, case.clip[0], case.prompt, NUM_FRAMES)
         rows["image_to_video"].append(score_image_to_video(case, raw))
