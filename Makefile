@@ -42,8 +42,9 @@ test: install ## Run the fast tests (everything not marked slow)
 test-slow: install ## Run the tests marked slow
 	$(PYTHON) -m pytest -n 2 -q -m slow
 
-demo: install ## Run examples/demo.py
+demo: install ## Run examples/demo.py and one editing example (inpainting)
 	$(PYTHON) examples/demo.py --overwrite
+	$(PYTHON) examples/inpaint_video.py --overwrite
 
 train-default: install ## Train the embedded default model (hours on 2 CPU cores; rerun to resume)
 	$(PYTHON) -m lumiere.recipes.shapes_tiny

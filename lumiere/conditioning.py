@@ -111,6 +111,13 @@ def conditioning_input(
     return torch.cat([masked, known], dim=1)
 
 
+def first_frame_known(num_frames: int) -> torch.Tensor:
+    """``(F, 1, 1)``: 1 on frame 0, 0 after (broadcasts over a frame's pixels)."""
+    known = torch.zeros(num_frames, 1, 1)
+    known[0] = 1
+    return known
+
+
 def downsample_mask(known: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """A pixel mask ``(B, 1, F, H, W)`` at latent ``size`` ``(h, w)``: a latent counts as
     known only where every pixel it covers is (a min-pool), so nothing unknown leaks in."""

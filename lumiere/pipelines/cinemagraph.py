@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ..conditioning import first_frame_known
 from ..validation import check_int
 from .base import LumierePipelineOutput
 from .conditional import LumiereConditionalPipeline
@@ -49,8 +50,7 @@ class LumiereCinemagraphPipeline(LumiereConditionalPipeline):
         self.check_coverage(region, "the whole image moves, this is image-to-video")
 
         def inputs() -> tuple[torch.Tensor, torch.Tensor]:
-            first = torch.zeros(num_frames, 1, 1)
-            first[0] = 1
-            return pixels[:, None].expand(-1, num_frames, -1, -1), torch.maximum(first, 1 - region)
+            known = torch.maximum(first_frame_known(num_frames), 1 - region)
+            return pixels[:, None].expand(-1, num_frames, -1, -1), known
 
         return self.generate(prompt, num_frames, size, inputs, o)

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ..conditioning import first_frame_known
 from ..validation import check_int
 from .base import LumierePipelineOutput
 from .conditional import LumiereConditionalPipeline
@@ -47,8 +48,6 @@ class LumiereImageToVideoPipeline(LumiereConditionalPipeline):
         pixels, _ = self.image_pixels(image, size)
 
         def inputs() -> tuple[torch.Tensor, torch.Tensor]:
-            known = torch.zeros(num_frames, 1, 1)
-            known[0] = 1
-            return pixels[:, None].expand(-1, num_frames, -1, -1), known
+            return pixels[:, None].expand(-1, num_frames, -1, -1), first_frame_known(num_frames)
 
         return self.generate(prompt, num_frames, size, inputs, o)

@@ -33,7 +33,6 @@ Stages, in order (each skips work already done, so rerunning continues a killed 
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from collections.abc import Sequence
@@ -48,6 +47,7 @@ from ..files import atomic_dir, update_folder, write_text
 from ..models.minilm import MiniLMTextEncoder, load_minilm
 from ..training import TrainConfig, train
 from ..training.checkpoints import complete_checkpoints
+from . import run_stages
 
 RESOLUTION = 32
 MAX_TOKENS = 16  # the longest caption, "a purple triangle moving down-right", is 10 tokens
@@ -275,15 +275,7 @@ def run(stage: str, workdir: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stages", nargs="*", choices=STAGES, default=list(STAGES), metavar="STAGE")
-    parser.add_argument("--workdir", type=Path, default=Path("runs/shapes-tiny"))
-    args = parser.parse_args(argv)
-    for stage in STAGES:
-        if stage in args.stages:
-            print(f"[shapes-tiny] stage {stage}", flush=True)
-            run(stage, args.workdir)
-    return 0
+    return run_stages("shapes-tiny", __doc__.splitlines()[0], STAGES, run, argv)
 
 
 if __name__ == "__main__":

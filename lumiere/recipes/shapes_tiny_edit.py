@@ -16,7 +16,6 @@ Stages, in order (each skips work already done, so rerunning continues a killed 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ from ..data.shapes import write_dataset
 from ..files import update_folder
 from ..models.minilm import MiniLMTextEncoder
 from ..training import TrainConfig, train
+from . import run_stages
 from .shapes_tiny import DATASETS, RESOLUTION, VALIDATION
 
 STAGES = ("data", "edit", "export")
@@ -68,15 +68,7 @@ def run(stage: str, workdir: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stages", nargs="*", choices=STAGES, default=list(STAGES), metavar="STAGE")
-    parser.add_argument("--workdir", type=Path, default=Path("runs/shapes-tiny"))
-    args = parser.parse_args(argv)
-    for stage in STAGES:
-        if stage in args.stages:
-            print(f"[shapes-tiny-edit] stage {stage}", flush=True)
-            run(stage, args.workdir)
-    return 0
+    return run_stages("shapes-tiny-edit", __doc__.splitlines()[0], STAGES, run, argv)
 
 
 if __name__ == "__main__":
