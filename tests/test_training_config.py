@@ -132,3 +132,12 @@ def test_cli_train_reports_bad_input_on_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--mode", "audio"])
     assert "invalid choice: 'audio'" in capsys.readouterr().err
+
+
+def test_optional_options_take_none_from_code_and_yaml(tmp_path):
+    # checkpoints_total_limit defaults to 3 but None (keep all) is allowed: the edit recipe uses it.
+    config = TrainConfig(checkpoints_total_limit=None)
+    config.to_yaml(tmp_path / "config.yaml")
+    assert TrainConfig.from_yaml(tmp_path / "config.yaml").checkpoints_total_limit is None
+    with pytest.raises(ValueError, match="learning_rate"):
+        TrainConfig(learning_rate=None)  # not optional
