@@ -155,7 +155,10 @@ def score_inpainting(case: EditCase, raw: np.ndarray, mask: np.ndarray) -> dict:
 
 
 def stillness(frames: np.ndarray, region: np.ndarray) -> float:
-    """Mean absolute frame-to-frame change outside ``region`` ``(H, W)``, in 1/255 units."""
+    """Mean absolute frame-to-frame change outside ``region`` ``(H, W)``, in 1/255 units;
+    NaN when the region covers the whole frame."""
+    if not (region == 0).any():
+        return float("nan")
     change = np.abs(np.diff(frames.astype(np.float64), axis=0)).mean(axis=-1)  # (F-1, H, W)
     return float(change[:, region == 0].mean())
 
