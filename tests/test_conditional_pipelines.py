@@ -251,3 +251,13 @@ def test_no_warning_for_a_mask_that_keeps_some_pixels(inpaint):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         inpaint(_video(), _box(), "a", **RUN)
+
+
+def test_pipelines_compute_in_the_dtype_they_were_loaded_in(tmp_path):
+    pipe = _quiet(LumiereImageToVideoPipeline.from_pipe(_conditional(make_pixel_lumiere_pipeline(tmp_path))))
+    pipe.to(torch.bfloat16)
+    seen = []
+    pipe.unet.register_forward_hook(lambda module, args, output: seen.append(args[0].dtype))
+    frames = pipe(_image(), "a circle", FRAMES, generator=_seed(), **RUN).frames
+    assert seen and set(seen) == {torch.bfloat16}
+    assert (frames[0, 0] - _image()).abs().max() < 1e-5  # the pasted frame is the input, not a bf16 copy

@@ -200,7 +200,9 @@ class LumiereConditionalPipeline(LumiereBasePipeline):
             prepared.prompt_embeds, prepared.negative_prompt_embeds, o["cross_attention_kwargs"], concat,
             torch.zeros_like(concat) if o["conditioning_guidance"] else None,
         )  # fmt: skip
-        return self.finish(guidance, prepared, o, (pixels, known) if o["paste_known"] else None)
+        # Pasted in float32 (the decoded video's dtype), so known pixels return exactly as given.
+        paste = (video[None].float().expand_as(pixels), known.float()) if o["paste_known"] else None
+        return self.finish(guidance, prepared, o, paste)
 
     @staticmethod
     def check_coverage(regenerate: torch.Tensor, everything: str) -> None:
