@@ -19,10 +19,11 @@ DEFAULT_CASE = Case("red", "square", "moving left", seen=False, seed=3)
 DISPLAY_SCALE = 4  # 32x32 frames, enlarged (nearest neighbour) to be seen
 
 
-def parser(description: str, out: str) -> argparse.ArgumentParser:
+def parser(description: str, out: str, prompt: str = DEFAULT_CASE.prompt, edit: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--prompt", default=None, help=f"default: {DEFAULT_CASE.prompt!r}")
-    parser.add_argument("--model", type=Path, default=None, help="default: the shipped shapes-tiny-edit")
+    parser.add_argument("--prompt", default=prompt, help=f"default: {prompt!r}")
+    model = "shapes-tiny-edit" if edit else "shapes-tiny"
+    parser.add_argument("--model", type=Path, default=None, help=f"default: the shipped {model}")
     parser.add_argument("--steps", type=int, default=SAMPLING["steps"])
     parser.add_argument("--guidance", type=float, default=SAMPLING["guidance"])
     parser.add_argument("--seed", type=int, default=0)
@@ -36,14 +37,14 @@ def default_input():
     return edit_case(DEFAULT_CASE)
 
 
-def load(cls, args):
+def load(cls, args, edit: bool = True):
     try:
         for path in (args.out, args.out.with_suffix(".png")):
             check_output(path, args.overwrite)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    model = args.model or default_model_dir(edit=True)
+    model = args.model or default_model_dir(edit=edit)
     pipe = cls.from_pretrained(model, dtype=torch.float32).to("cuda" if torch.cuda.is_available() else "cpu")
     return pipe, dict(num_inference_steps=args.steps, guidance_scale=args.guidance,
                       generator=torch.Generator().manual_seed(args.seed))  # fmt: skip
@@ -61,13 +62,13 @@ def as_frames(value: np.ndarray, num_frames: int) -> np.ndarray:
     return np.broadcast_to(value, (num_frames, *value.shape[1:])) if len(value) == 1 else value
 
 
-def write(args, output: np.ndarray, rows: list[np.ndarray]) -> None:
+def write(args, output: np.ndarray, rows: list[np.ndarray], names: str = "input, mask, output") -> None:
     """The output clip as mp4 and a contact sheet: one row per entry of ``rows`` (input,
-    mask), then the output."""
+    mask), then the output; ``names`` says which."""
     num_frames = len(output)
     large = as_frames(output, num_frames).repeat(DISPLAY_SCALE, axis=1).repeat(DISPLAY_SCALE, axis=2)
     save_video(large, args.out, fps=8, overwrite=args.overwrite)
     sheet = np.concatenate([as_frames(row, num_frames) for row in rows] + [as_frames(output, num_frames)])
     save_contact_sheet(sheet, args.out.with_suffix(".png"), columns=num_frames, scale=DISPLAY_SCALE,
                        overwrite=args.overwrite)  # fmt: skip
-    print(f"wrote {args.out} and {args.out.with_suffix('.png')} (rows: input, mask, output)")
+    print(f"wrote {args.out} and {args.out.with_suffix('.png')} (rows: {names})")

@@ -4,7 +4,7 @@ python examples/cinemagraph.py            # a shapes-world image, its object's p
 python examples/cinemagraph.py --image me.png --mask region.png --prompt "a red star rotating"
 """
 
-from _editing import DEFAULT_CASE, default_input, load, parser, write
+from _editing import default_input, load, parser, write
 
 from lumiere import LumiereCinemagraphPipeline
 from lumiere.eval.editing import cinemagraph_region
@@ -21,8 +21,8 @@ def main() -> None:
     image = read_image(args.image) if args.image else case.clip[0]
     region = read_image(args.mask, "mask", grey=True) if args.mask else cinemagraph_region(case)
     pipe, settings = load(LumiereCinemagraphPipeline, args)
-    frames = pipe(image, region, args.prompt or DEFAULT_CASE.prompt, args.frames, **settings).frames[0]
-    write(args, frames, [image, region])
+    frames = pipe(image, region, args.prompt, args.frames, **settings).frames[0]
+    write(args, frames, [image, region], "image, region, output")
 
 
 if __name__ == "__main__":

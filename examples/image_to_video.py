@@ -4,7 +4,7 @@ python examples/image_to_video.py                       # a generated shapes-wor
 python examples/image_to_video.py --image me.png --prompt "a red circle moving right"
 """
 
-from _editing import DEFAULT_CASE, default_input, load, parser, write
+from _editing import default_input, load, parser, write
 
 from lumiere import LumiereImageToVideoPipeline
 from lumiere.video import read_image
@@ -17,8 +17,8 @@ def main() -> None:
     args = p.parse_args()
     image = read_image(args.image) if args.image else default_input().clip[0]
     pipe, settings = load(LumiereImageToVideoPipeline, args)
-    frames = pipe(image, args.prompt or DEFAULT_CASE.prompt, args.frames, **settings).frames[0]
-    write(args, frames, [image])
+    frames = pipe(image, args.prompt, args.frames, **settings).frames[0]
+    write(args, frames, [image], "image, output")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ python examples/inpaint_video.py          # a shapes-world clip, the object hidd
 python examples/inpaint_video.py --video clip.mp4 --mask mask.png --prompt "a blue star moving up"
 """
 
-from _editing import DEFAULT_CASE, default_input, load, parser, write
+from _editing import default_input, load, parser, write
 
 from lumiere import LumiereInpaintPipeline
 from lumiere.eval.editing import inpainting_mask
@@ -20,7 +20,7 @@ def main() -> None:
     video = read_video(args.video) if args.video else case.clip
     mask = read_image(args.mask, "mask", grey=True) if args.mask else inpainting_mask(case)
     pipe, settings = load(LumiereInpaintPipeline, args)
-    frames = pipe(video, mask, args.prompt or DEFAULT_CASE.prompt, **settings).frames[0]
+    frames = pipe(video, mask, args.prompt, **settings).frames[0]
     write(args, frames, [video, mask])
 
 

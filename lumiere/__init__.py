@@ -9,11 +9,19 @@ from .pipelines import (
     LumiereInpaintPipeline,
     LumierePipeline,
     LumierePipelineOutput,
+    LumiereVideoToVideoPipeline,
 )
+from .stylize import Stylization, stylize
 
 # `DiffusionPipeline.from_pretrained` resolves the class named in model_index.json inside
 # the diffusers namespace; registering ours there lets it load saved Lumiere pipelines.
-for _pipeline in (LumierePipeline, LumiereImageToVideoPipeline, LumiereInpaintPipeline, LumiereCinemagraphPipeline):
+for _pipeline in (
+    LumierePipeline,
+    LumiereImageToVideoPipeline,
+    LumiereInpaintPipeline,
+    LumiereCinemagraphPipeline,
+    LumiereVideoToVideoPipeline,
+):
     setattr(diffusers, _pipeline.__name__, _pipeline)
 
 __version__ = "0.1.0"
@@ -23,6 +31,9 @@ __all__ = [
     "LumiereInpaintPipeline",
     "LumierePipeline",
     "LumierePipelineOutput",
+    "LumiereVideoToVideoPipeline",
     "SpaceTimeUNet",
     "SpaceTimeUNetOutput",
+    "Stylization",
+    "stylize",
 ]

@@ -98,6 +98,24 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--frames", type=int, default=16)
     _add_sampling(generate, "the shipped shapes-tiny model")
 
+    edit = commands.add_parser("edit", help="video-to-video (SDEdit): re-generate a video under a prompt")
+    edit.add_argument("video", type=Path, help="video file (mp4, gif, ...); the output has its frame count")
+    edit.add_argument("prompt")
+    edit.add_argument(
+        "--strength", type=finite_float, default=0.8,
+        help="in [0, 1]: the share of the steps that run from the noised video (0 keeps it, 1 ignores it)",
+    )  # fmt: skip
+    _add_sampling(edit, "the shipped shapes-tiny model")
+    for command in (generate, edit):
+        command.add_argument(
+            "--style", default=None,
+            help="interpolate the spatial weights towards this style: a fine-tuned 2D U-Net folder, weights file "
+            "or LoRA (lumiere.stylize)",
+        )  # fmt: skip
+        command.add_argument(
+            "--style-scale", type=finite_float, default=0.5, help="with --style: in [0, 1], 1 = the style's weights"
+        )
+
     animate = commands.add_parser("animate", help="image-to-video: a clip that starts from an image")
     animate.add_argument("image", type=Path, help="image file (PNG, JPEG, ...)")
     animate.add_argument("prompt")
@@ -272,6 +290,8 @@ def _generate(args: argparse.Namespace) -> int:
 
     inputs = {
         "generate": lambda: (pipelines.LumierePipeline, [args.prompt], dict(num_frames=args.frames)),
+        "edit": lambda: (pipelines.LumiereVideoToVideoPipeline, [read_video(args.video, "video"), args.prompt],
+                         dict(strength=args.strength)),
         "animate": lambda: (pipelines.LumiereImageToVideoPipeline, [read_image(args.image, "image"), args.prompt],
                             dict(num_frames=args.frames)),
         "inpaint": lambda: (pipelines.LumiereInpaintPipeline, [read_video(args.video, "video"),
@@ -280,13 +300,14 @@ def _generate(args: argparse.Namespace) -> int:
                                 read_image(args.mask, "mask", grey=True), args.prompt], dict(num_frames=args.frames)),
     }  # fmt: skip
     cls, positional, options = inputs[args.command]()
-    if args.command != "generate":
+    conditional = args.command in ("animate", "inpaint", "cinemagraph")
+    if conditional:
         options.update(conditioning_guidance=args.conditioning_guidance, conditioning_noise=args.conditioning_noise,
                        paste_known=args.paste_known, binarize_mask=args.binarize_mask)  # fmt: skip
         if args.command == "animate":
             del options["binarize_mask"]
     device = resolve_device(args.device)
-    model = args.model if args.model is not None else default_model_dir(edit=args.command != "generate")
+    model = args.model if args.model is not None else default_model_dir(edit=conditional)
     if args.guidance is not None:
         guidance = args.guidance
     else:
@@ -294,6 +315,10 @@ def _generate(args: argparse.Namespace) -> int:
 
         guidance = 7.5 if args.model is not None else SAMPLING["guidance"]
     pipe = cls.from_pretrained(model, dtype=getattr(torch, args.dtype)).to(device)
+    if getattr(args, "style", None) is not None:
+        from .stylize import stylize
+
+        stylize(pipe, args.style, args.style_scale)
     frames = pipe(
         *positional, **options, height=args.height, width=args.width, num_inference_steps=args.steps,
         guidance_scale=guidance, negative_prompt=args.negative_prompt,

@@ -194,7 +194,12 @@ def edit_inputs(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "command, inputs",
-    [("animate", ["image.png"]), ("inpaint", ["clip.gif", "mask.png"]), ("cinemagraph", ["image.png", "region.png"])],
+    [
+        ("animate", ["image.png"]),
+        ("inpaint", ["clip.gif", "mask.png"]),
+        ("cinemagraph", ["image.png", "region.png"]),
+        ("edit", ["clip.gif"]),
+    ],
 )
 def test_editing_commands_on_the_shipped_model(capsys, edit_inputs, tmp_path, command, inputs):
     out = tmp_path / f"{command}.mp4"
@@ -219,6 +224,8 @@ def test_editing_commands_on_the_shipped_model(capsys, edit_inputs, tmp_path, co
         (["cinemagraph", "image.png", "image.png", "a"], "mask marks nothing"),
         (["animate", "image.png", "a", "--model", "MODEL"], "conditioning_channels=0"),
         (["animate", "image.png", "a", "--conditioning-noise", "nan"], "conditioning"),
+        (["edit", "clip.gif", "a", "--strength", "1.5"], r"strength=1.5 is invalid"),
+        (["edit", "image.png", "a"], r"len\(video\)=1 must be a positive multiple of 2"),
     ],
 )
 def test_editing_commands_refuse_bad_input_in_one_line(capsys, edit_inputs, tmp_path, args, match):
@@ -229,3 +236,33 @@ def test_editing_commands_refuse_bad_input_in_one_line(capsys, edit_inputs, tmp_
     result = run_in_process(capsys, *args, "--steps", "1", "--out", str(tmp_path / "x.mp4"))
     assert result.returncode == 2, result
     assert re.search(match, result.stderr) and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_generate_with_a_style_interpolates_towards_it(capsys, tmp_path):
+    """The shipped model stylized towards a 2D U-Net: at --style-scale 0 the clip is the
+    plain one, at 1 (a different U-Net's spatial weights) it is not; bad styles exit 2."""
+    from lumiere.assets import DEFAULT_MODEL_DIR
+    from lumiere.pipelines import LumierePipeline
+
+    style = LumierePipeline.from_pretrained(DEFAULT_MODEL_DIR).unet.to_unet2d().float()
+    with torch.no_grad():
+        style.conv_out.weight.mul_(-1)  # a 'style' whose pixels differ
+    style.save_pretrained(tmp_path / "style")
+    clips = {}
+    for scale in ("0", "1"):
+        out = tmp_path / f"styled-{scale}.mp4"
+        args = ["generate", "a red circle moving right", "--steps", "2", "--out", str(out)]
+        result = run_in_process(capsys, *args, "--style", str(tmp_path / "style"), "--style-scale", scale)
+        assert result.returncode == 0, result.stderr
+        clips[scale] = np.stack([frame.asnumpy() for frame in decord.VideoReader(str(out))]).astype(float)
+    plain = tmp_path / "plain.mp4"
+    assert (
+        run_in_process(capsys, "generate", "a red circle moving right", "--steps", "2", "--out", str(plain)).returncode
+        == 0
+    )
+    plain_frames = np.stack([frame.asnumpy() for frame in decord.VideoReader(str(plain))]).astype(float)
+    assert np.array_equal(clips["0"], plain_frames) and np.abs(clips["1"] - plain_frames).mean() > 5
+    for extra, match in ((["--style", str(tmp_path / "missing")], "does not exist"),
+                         (["--style", str(tmp_path / "style"), "--style-scale", "2"], "style_scale=2.0 is invalid")):  # fmt: skip
+        result = run_in_process(capsys, "generate", "a", "--steps", "1", "--out", str(tmp_path / "x.mp4"), *extra)
+        assert result.returncode == 2 and match in result.stderr and len(result.stderr.strip().splitlines()) == 1

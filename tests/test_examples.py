@@ -81,13 +81,21 @@ def test_demo_writes_mp4_gif_and_contact_sheet_from_the_shipped_model(example, t
     assert (np.abs(tiles[:, -1] - tiles[:, 0]).mean(axis=(1, 2, 3)) > 5).all()  # measured 15 and up
 
 
-@pytest.mark.parametrize("name", ["image_to_video.py", "inpaint_video.py", "cinemagraph.py"])
-def test_editing_examples_run_offline_on_the_shipped_model(example, tmp_path, name):
+@pytest.mark.parametrize(
+    "name, rows",
+    [
+        ("image_to_video.py", "image, output"),
+        ("inpaint_video.py", "input, mask, output"),
+        ("cinemagraph.py", "image, region, output"),
+        ("video_to_video.py", "input, output"),
+    ],
+)
+def test_editing_examples_run_offline_on_the_shipped_models(example, tmp_path, name, rows):
     out = example(name, "--steps", "2", cwd=tmp_path)
-    assert "rows: input, mask, output" in out
+    assert f"(rows: {rows})" in out
     stem = name.removesuffix(".py")
     video = decord.VideoReader(str(tmp_path / f"{stem}.mp4"))
     assert len(video) == 16 and video[0].shape == (128, 128, 3)
-    rows = 2 if name == "image_to_video.py" else 3
+    rows = len(rows.split(", "))
     with PIL.Image.open(tmp_path / f"{stem}.png") as sheet:
         assert sheet.size == (16 * 128 + 17 * 2, rows * 128 + (rows + 1) * 2)

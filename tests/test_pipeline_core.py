@@ -1,5 +1,5 @@
 """The pipeline core (lumiere.pipelines.base and .sampling): the pure loop, guidance with
-per-branch inputs, a start step, temporal windows, construction from another pipeline,
+per-branch inputs, resuming from a step, temporal windows, construction from another pipeline,
 and the saved-pipeline module paths."""
 
 import importlib
@@ -10,32 +10,10 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.callbacks import PipelineCallback
 
-from lumiere import LumierePipeline, SpaceTimeUNet
+from lumiere import LumierePipeline, LumiereVideoToVideoPipeline, SpaceTimeUNet
 from lumiere.assets import default_model_dir
-from lumiere.noise import video_noise
-from lumiere.pipelines import LumiereBasePipeline
 from lumiere.pipelines.sampling import Branch, Guidance, denoise, predicted_original, schedule
 from lumiere.testing import make_pixel_lumiere_pipeline, make_scheduler, make_unet2d
-
-
-class PartialDenoisePipeline(LumiereBasePipeline):
-    """The smallest pipeline on the core (docs/architecture.md shows it): SDEdit, i.e. a
-    video noised to a point part-way through the schedule and denoised from there."""
-
-    @torch.no_grad()
-    def __call__(self, video, prompt, strength=0.5, num_inference_steps=10, guidance_scale=7.5, generator=None,
-                 output_type="pt", callback_on_step_end=None):  # fmt: skip
-        self._guidance_scale, self._interrupt = guidance_scale, False
-        device = self._execution_device
-        timesteps = schedule(self.scheduler, num_inference_steps, device, strength)
-        latents = self.encode_video(video, generator)
-        if len(timesteps):
-            noise = video_noise(tuple(latents.shape), generator, device=device, dtype=latents.dtype)
-            latents = self.scheduler.add_noise(latents, noise, timesteps[:1])
-        prompt_embeds, negative_prompt_embeds = self.encode_prompt(prompt, device, 1, self.do_classifier_free_guidance)
-        guidance = self.guidance(prompt_embeds, negative_prompt_embeds)
-        latents = self.sample(guidance, latents, timesteps, generator, 0.0, callback_on_step_end, ["latents"], False)
-        return self.output(latents, output_type, decode_chunk_size=16, return_dict=True)
 
 
 @pytest.fixture
@@ -43,10 +21,6 @@ def pixel_pipe(tmp_path):
     pipe = make_pixel_lumiere_pipeline(tmp_path)
     pipe.set_progress_bar_config(disable=True)
     return pipe
-
-
-def _video(frames=8, size=16, seed=3):
-    return torch.rand(1, 3, frames, size, size, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 
 
 def _seen_steps(pipe, **kwargs):
@@ -60,21 +34,10 @@ def _seen_steps(pipe, **kwargs):
     return frames, steps
 
 
-@pytest.mark.parametrize("strength, expected_steps", [(1.0, 10), (0.5, 5), (0.25, 2), (0.0, 0)])
-def test_a_start_step_runs_the_tail_of_the_schedule(pixel_pipe, strength, expected_steps):
-    pipe = PartialDenoisePipeline.from_pipe(pixel_pipe)
-    video = _video()
-    frames, steps = _seen_steps(pipe, video=video, prompt="a red circle", strength=strength)
-    full = pipe.scheduler.timesteps.tolist()  # set for 10 steps by the call
-    assert [t for _, t, _ in steps] == full[len(full) - expected_steps :]
-    assert pipe.num_timesteps == expected_steps
-    if expected_steps == 0:  # nothing to denoise: the input comes back
-        assert torch.allclose(frames, ((video[0].permute(1, 0, 2, 3) + 1) / 2).clamp(0, 1)[None], atol=1e-6)
-
-
 def test_denoising_from_an_intermediate_step_reproduces_the_full_run(pixel_pipe):
-    pipe = PartialDenoisePipeline.from_pipe(pixel_pipe)
-    final, steps = _seen_steps(pipe, video=_video(), prompt="a red circle", strength=1.0, output_type="latent")
+    """What a start step (video-to-video, tests/test_video_to_video.py) rests on."""
+    pipe = pixel_pipe
+    final, steps = _seen_steps(pipe, prompt="a red circle", num_frames=8, num_inference_steps=10, output_type="latent")
     i, _, latents = steps[3]  # the latents after step 3 of 10
     prompt_embeds, negative_prompt_embeds = pipe.encode_prompt("a red circle", torch.device("cpu"))
     guidance = pipe.guidance(prompt_embeds, negative_prompt_embeds)
@@ -191,7 +154,7 @@ def test_predicted_original_inverts_the_noising_for_each_prediction_type(predict
 def test_from_pipe_shares_modules_and_config_without_casting(pixel_pipe):
     pixel_pipe.register_to_config(noise_frame_correlation=0.25)
     pixel_pipe.unet.to(torch.float16)
-    other = PartialDenoisePipeline.from_pipe(pixel_pipe)
+    other = LumiereVideoToVideoPipeline.from_pipe(pixel_pipe)
     assert all(other.components[name] is module for name, module in pixel_pipe.components.items())
     assert other.config.noise_frame_correlation == 0.25 and pixel_pipe.unet.dtype == torch.float16
     swapped = LumierePipeline.from_pipe(pixel_pipe, scheduler=make_scheduler())

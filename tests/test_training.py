@@ -227,6 +227,38 @@ def test_image_pretraining_from_scratch(files, tmp_path):
     assert isinstance(LumierePipeline.from_text_to_image(tmp_path / "t2i"), LumierePipeline)
 
 
+def test_image_lora_trains_only_the_lora_resumes_exactly_and_saves_a_style(files, tmp_path):
+    """A LoRA run: the base weights stay, only the attention projections get a LoRA, a
+    resumed run ends where the uninterrupted one does, and the saved LoRA is a style."""
+    from safetensors.torch import load_file
+
+    from lumiere.stylize import LORA_FILE, stylize
+
+    settings = dict(mode="image", train_data=str(files / "stills"), max_train_steps=4, checkpointing_steps=2,
+                    use_ema=True, resume="latest", lora_rank=2, lora_alpha=4.0, learning_rate=1e-2,
+                    validation_prompts=["a red circle"], validation_num_inference_steps=2, validation_steps=4)  # fmt: skip
+    reference = train(_config(files, tmp_path / "ref", **settings))
+    saved = load_file(tmp_path / "ref" / LORA_FILE)
+    assert saved and all(".lora_A." in key or ".lora_B." in key for key in saved)
+    assert {key.split(".lora_")[0].rsplit(".", 1)[-1] for key in saved} == {"to_q", "to_k", "to_v", "0"}
+    assert not (tmp_path / "ref" / "model_index.json").exists()  # the LoRA, not a copy of the base
+    assert (tmp_path / "ref" / "validation" / "step-000004" / "00-a-red-circle.png").is_file()
+    base = DiffusionPipeline.from_pretrained(files / "t2i").unet.state_dict()
+    trained = {k.replace(".base_layer", ""): v for k, v in reference.unet.state_dict().items() if "lora_" not in k}
+    assert all(torch.equal(trained[name], value) for name, value in base.items())
+
+    out = tmp_path / "out"
+    train(_config(files, out, **settings))
+    (out / "checkpoint-4").rename(out / "checkpoint-4.tmp")
+    resumed = train(_config(files, out, **settings))
+    assert resumed.losses == reference.losses[2:]
+    assert all(torch.equal(value, load_file(out / LORA_FILE)[key]) for key, value in saved.items())
+
+    video = LumierePipeline.from_text_to_image(files / "t2i")
+    with stylize(video, tmp_path / "ref", 1.0) as stylized:
+        assert stylized.originals and all(".to_" in name for name in stylized.originals)
+
+
 def _start(command, log):
     """A training process in the background; its output goes to ``log`` (a pipe could fill and stall it)."""
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """Models shipped inside the package (no download): ``shapes-tiny``, the embedded default,
-and ``shapes-tiny-edit``, its conditional sibling (built by ``lumiere.recipes.shapes_tiny_edit``)."""
+``shapes-tiny-edit``, its conditional sibling (built by ``lumiere.recipes.shapes_tiny_edit``),
+and the styles of :data:`STYLE_DIRS` (``lumiere.recipes.shapes_style``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "shapes-tiny"
 EDIT_MODEL_DIR = Path(__file__).resolve().parent / "shapes-tiny-edit"
+# Styles for lumiere.stylize, by the name `--style` takes: LoRAs of shapes-tiny's 2D U-Net.
+STYLE_DIRS = {"outline": Path(__file__).resolve().parent / "styles" / "outline"}
 
 
 def default_model_dir(edit: bool = False) -> Path:

@@ -296,9 +296,13 @@ def _background(name: str, height: int, width: int) -> np.ndarray:
     return np.repeat(grey[..., None], 3, axis=-1)
 
 
-def render_clip(spec: ClipSpec, num_frames: int, size: int | tuple[int, int]) -> np.ndarray:
+def render_clip(
+    spec: ClipSpec, num_frames: int, size: int | tuple[int, int], outline: float | None = None
+) -> np.ndarray:
     """Draw ``spec`` as a uint8 clip ``(F, H, W, 3)``, anti-aliased, following
-    :func:`track` (an int ``size`` gives square frames, else ``(H, W)``)."""
+    :func:`track` (an int ``size`` gives square frames, else ``(H, W)``). With ``outline``
+    (pixels), the shapes are hollow: only a band of about that width inside their edge is
+    drawn (the style of :mod:`lumiere.recipes.shapes_style`)."""
     height, width = frame_size(size)
     path = track(spec, num_frames, (height, width))
     background = _background(spec.background, height, width)
@@ -307,6 +311,9 @@ def render_clip(spec: ClipSpec, num_frames: int, size: int | tuple[int, int]) ->
     for f in range(num_frames):
         radius = math.sqrt(path.area[f] / math.pi)
         coverage = draw(spec.shape, path.center[f], radius, [path.angle[f]], height, width)[0]
+        if outline is not None and radius > outline:
+            inner = draw(spec.shape, path.center[f], radius - outline, [path.angle[f]], height, width)[0]
+            coverage = coverage - inner
         frames[f] = np.round(background + coverage[..., None] * (colour - background))
     return frames
 

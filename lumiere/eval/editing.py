@@ -30,6 +30,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -178,8 +179,12 @@ def _run(pipe, seed: int, settings: dict, *args) -> np.ndarray:
     return _uint8(frames)
 
 
-def evaluate_model(model: LumierePipeline, cases: Sequence[EditCase], settings: dict) -> dict[str, list[dict]]:
-    """Per-case scores of the conditional ``model`` on each application."""
+def evaluate_model(
+    model: LumierePipeline, cases: Sequence[EditCase], settings: dict, conditioning_guidance: bool = False
+) -> dict[str, list[dict]]:
+    """Per-case scores of the conditional ``model`` on each application; ``settings`` are
+    the sampling arguments shared with the baseline."""
+    settings = dict(settings, conditioning_guidance=conditioning_guidance)
     pipes = {name: cls.from_pipe(model) for name, cls in zip(APPLICATIONS, (
         LumiereImageToVideoPipeline, LumiereInpaintPipeline, LumiereCinemagraphPipeline))}  # fmt: skip
     for pipe in pipes.values():
@@ -269,6 +274,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=SAMPLING["steps"])
     parser.add_argument("--guidance", type=float, default=SAMPLING["guidance"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--conditioning-guidance",
+        action="store_true",
+        help="guide the conditional model on the conditioning too (its pipelines' option)",
+    )
     parser.add_argument("--out", type=Path, default=Path("eval-edit"))
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
@@ -276,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = dict(num_inference_steps=args.steps, guidance_scale=args.guidance)
     results: dict = {"settings": {**vars(args), "model": str(args.model), "baseline": str(args.baseline),
                                   "out": str(args.out)}}  # fmt: skip
-    runs = [("conditional", args.model, evaluate_model)]
+    conditional = partial(evaluate_model, conditioning_guidance=args.conditioning_guidance)
+    runs = [("conditional", args.model, conditional)]
     if args.run_baseline:
         runs.append(("replacement", args.baseline, evaluate_replacement))
     for name, folder, run in runs:

@@ -306,6 +306,19 @@ def _shape_and_angles(weight: np.ndarray, center: np.ndarray, area: np.ndarray) 
     return shape, angles
 
 
+def _from_background(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each frame's background colour ``(F, 3)`` (the median of its border) and every
+    pixel's RGB distance from it ``(F, H, W)``."""
+    background = np.stack([np.median(_ring(frame), axis=0) for frame in frames])
+    return background, np.linalg.norm(frames - background[:, None, None], axis=-1)
+
+
+def object_masks(frames: np.ndarray) -> np.ndarray:
+    """``(F, H, W)`` the object's pixels in each frame as :func:`score_clip` finds them (all
+    False in frames without a clear object); ``frames`` as there."""
+    return _object_masks(_from_background(_as_float_frames(frames))[1])
+
+
 def score_clip(frames: np.ndarray) -> ClipScore:
     """Read colour, shape and motion off a clip of one object on a plain background.
 
@@ -318,8 +331,7 @@ def score_clip(frames: np.ndarray) -> ClipScore:
     """
     frames = _as_float_frames(frames)
     num_frames, height, width, _ = frames.shape
-    background = np.stack([np.median(_ring(frame), axis=0) for frame in frames])  # (F, 3)
-    distance = np.linalg.norm(frames - background[:, None, None], axis=-1)  # (F, H, W)
+    background, distance = _from_background(frames)
     masks = _object_masks(distance)
     found = masks.any(axis=(1, 2))  # (F,)
     # The object's pixels plus a one-pixel rim, so blurred edges count in the area too.

@@ -70,15 +70,17 @@ def generate(
     guidance: float,
     batch_size: int = 8,
     autocast: bool = False,
+    prompt_suffix: str = "",
 ) -> list[np.ndarray]:
-    """One clip per case, uint8 ``(F, H, W, 3)``. Each clip's noise comes from its own
-    generator seeded by the case, so a clip does not depend on ``batch_size``."""
+    """One clip per case, uint8 ``(F, H, W, 3)``, prompted with its caption plus
+    ``prompt_suffix`` (a style phrase). Each clip's noise comes from its own generator
+    seeded by the case, so a clip does not depend on ``batch_size``."""
     pipeline.set_progress_bar_config(disable=True)
     clips = []
     for start in range(0, len(cases), batch_size):
         batch = cases[start : start + batch_size]
         frames = pipeline(
-            [case.prompt for case in batch], num_frames=num_frames, num_inference_steps=steps,
+            [case.prompt + prompt_suffix for case in batch], num_frames=num_frames, num_inference_steps=steps,
             guidance_scale=guidance, generator=[torch.Generator().manual_seed(case.seed) for case in batch],
             output_type="np", autocast=autocast,
         ).frames  # fmt: skip

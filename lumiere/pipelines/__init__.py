@@ -4,6 +4,7 @@ from .conditional import LumiereConditionalPipeline
 from .image_to_video import LumiereImageToVideoPipeline
 from .inpainting import LumiereInpaintPipeline
 from .text_to_video import LumierePipeline
+from .video_to_video import LumiereVideoToVideoPipeline
 
 __all__ = [
     "LumiereBasePipeline",
@@ -13,4 +14,5 @@ __all__ = [
     "LumiereInpaintPipeline",
     "LumierePipeline",
     "LumierePipelineOutput",
+    "LumiereVideoToVideoPipeline",
 ]

@@ -329,11 +329,18 @@ class LumiereBasePipeline(DiffusionPipeline):
     # ------------------------------------------------------------------ one call
 
     def prepare(
-        self, prompt: str | list[str] | None, num_frames: int, height: int, width: int, options: dict
+        self,
+        prompt: str | list[str] | None,
+        num_frames: int,
+        height: int,
+        width: int,
+        options: dict,
+        strength: float = 1.0,
     ) -> Prepared:
         """The start of every call: check the inputs, set the guidance scale, encode the
         prompt, refuse work that cannot fit, and make the schedule and the initial noise.
-        ``options``: :data:`SAMPLING_OPTIONS` by name (extra entries are ignored)."""
+        ``options``: :data:`SAMPLING_OPTIONS` by name (extra entries are ignored);
+        ``strength`` < 1 keeps only the schedule's tail (see [`schedule`])."""
         o = options
         self.check_inputs(
             prompt, num_frames, height, width, o["num_inference_steps"], o["negative_prompt"], o["prompt_embeds"],
@@ -350,7 +357,7 @@ class LumiereBasePipeline(DiffusionPipeline):
         batch = prompt_embeds.shape[0]
         if o["check_memory"]:
             self.check_memory(batch, num_frames, height, width)
-        timesteps = schedule(self.scheduler, o["num_inference_steps"], device)
+        timesteps = schedule(self.scheduler, o["num_inference_steps"], device, strength)
         latents = self.prepare_latents(
             batch, self.num_channels_latents, num_frames, height, width, self.unet.dtype, device, o["generator"],
             o["latents"],

@@ -15,6 +15,7 @@ from ..conditioning import first_frame_known
 from ..validation import check_int
 from .base import LumierePipelineOutput
 from .conditional import LumiereConditionalPipeline
+from .inputs import image_pixels, mask_pixels
 
 __all__ = ["LumiereCinemagraphPipeline"]
 
@@ -45,8 +46,8 @@ class LumiereCinemagraphPipeline(LumiereConditionalPipeline):
         o = self.check_options(options)
         size = self.default_size(o["height"], o["width"])
         check_int("num_frames", num_frames, 1)
-        pixels, source = self.image_pixels(image, size)
-        region = self.mask_pixels(mask, source, size, 1, o["binarize_mask"])
+        pixels, source = image_pixels(image, size)
+        region = mask_pixels(mask, source, size, 1, o["binarize_mask"])
         self.check_coverage(region, "the whole image moves, this is image-to-video")
 
         def inputs() -> tuple[torch.Tensor, torch.Tensor]:

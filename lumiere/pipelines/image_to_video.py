@@ -15,6 +15,7 @@ from ..conditioning import first_frame_known
 from ..validation import check_int
 from .base import LumierePipelineOutput
 from .conditional import LumiereConditionalPipeline
+from .inputs import image_pixels
 
 __all__ = ["LumiereImageToVideoPipeline"]
 
@@ -45,7 +46,7 @@ class LumiereImageToVideoPipeline(LumiereConditionalPipeline):
         o = self.check_options(options)
         size = self.default_size(o["height"], o["width"])
         check_int("num_frames", num_frames, 1)
-        pixels, _ = self.image_pixels(image, size)
+        pixels, _ = image_pixels(image, size)
 
         def inputs() -> tuple[torch.Tensor, torch.Tensor]:
             return pixels[:, None].expand(-1, num_frames, -1, -1), first_frame_known(num_frames)

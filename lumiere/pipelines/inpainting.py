@@ -13,6 +13,7 @@ import torch
 
 from .base import LumierePipelineOutput
 from .conditional import LumiereConditionalPipeline
+from .inputs import mask_pixels, video_pixels
 
 __all__ = ["LumiereInpaintPipeline"]
 
@@ -44,7 +45,7 @@ class LumiereInpaintPipeline(LumiereConditionalPipeline):
         """
         o = self.check_options(options)
         size = self.default_size(o["height"], o["width"])
-        pixels, source = self.video_pixels(video, size)
-        regenerate = self.mask_pixels(mask, source, size, pixels.shape[1], o["binarize_mask"])
+        pixels, source = video_pixels(video, size)
+        regenerate = mask_pixels(mask, source, size, pixels.shape[1], o["binarize_mask"])
         self.check_coverage(regenerate, "nothing of the video is kept, this is text-to-video")
         return self.generate(prompt, pixels.shape[1], size, lambda: (pixels, 1 - regenerate), o)

@@ -76,7 +76,8 @@ DATASETS = {
 }
 
 
-def make_template(out: Path) -> None:
+def make_template(out: Path, unet: UNet2DConditionModel | None = None) -> None:
+    """The starting text-to-image folder; ``unet`` replaces its randomly initialized U-Net."""
     torch.manual_seed(0)
     encoder, tokenizer = load_minilm(MAX_TOKENS)
     scheduler = DDIMScheduler(
@@ -84,8 +85,9 @@ def make_template(out: Path) -> None:
         timestep_spacing="trailing", set_alpha_to_one=True,
     )  # fmt: skip
     template = IFPipeline(
-        unet=UNet2DConditionModel(**UNET), text_encoder=encoder, tokenizer=tokenizer, scheduler=scheduler,
-        safety_checker=None, feature_extractor=None, watermarker=None, requires_safety_checker=False,
+        unet=UNet2DConditionModel(**UNET) if unet is None else unet, text_encoder=encoder, tokenizer=tokenizer,
+        scheduler=scheduler, safety_checker=None, feature_extractor=None, watermarker=None,
+        requires_safety_checker=False,
     )  # fmt: skip
     with atomic_dir(out, overwrite=True) as folder:
         template.save_pretrained(folder)

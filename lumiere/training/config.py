@@ -61,6 +61,17 @@ class TrainConfig(TemporalOptions):
     train_spatial: bool = _option(
         False, "Video mode: also train the pretrained 2D weights (by default only the temporal layers train)."
     )
+    lora_rank: int = _option(
+        0,
+        "Image mode: train a LoRA of this rank on the U-Net's attention projections instead of every weight "
+        "(0: no LoRA); the run then saves pytorch_lora_weights.safetensors (e.g. a style for lumiere.stylize).",
+    )
+    lora_alpha: float | None = _option(
+        None, "With lora_rank: the LoRA alpha, its scale being alpha / rank (none: the rank)."
+    )
+    lora_target_modules: list[str] = _option(
+        ["to_q", "to_k", "to_v", "to_out.0"], "With lora_rank: the names of the modules that get a LoRA."
+    )
     # --- data
     train_data: str | None = _option(
         None,
@@ -185,6 +196,17 @@ class TrainConfig(TemporalOptions):
                 f"timestep_bias_multiplier={self.timestep_bias_multiplier} is invalid; it must be positive"
             )
         parse_mask_mix(self.mask_mix)
+        check_int("lora_rank", self.lora_rank, 0)
+        if self.lora_rank and self.mode != "image":
+            raise ValueError(f"lora_rank={self.lora_rank} trains a text-to-image LoRA; it needs mode='image'")
+        if self.lora_rank and self.from_scratch:
+            raise ValueError(f"lora_rank={self.lora_rank} adapts pretrained weights; it cannot be from_scratch")
+        if self.lora_alpha is not None:
+            check_finite("lora_alpha", self.lora_alpha)
+            if self.lora_alpha <= 0:
+                raise ValueError(f"lora_alpha={self.lora_alpha} is invalid; it must be positive or none")
+        if self.lora_rank and not self.lora_target_modules:
+            raise ValueError("lora_target_modules is empty; name at least one module, e.g. to_q")
         check_finite("conditioning_noise", self.conditioning_noise, low=0.0)
         if self.conditioning and self.mode == "image":
             raise ValueError("conditioning=True trains a video model; it needs mode='video'")

@@ -9,12 +9,14 @@ A run resumed from a checkpoint therefore draws exactly what the uninterrupted r
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,9 @@ from accelerate.utils import ProjectConfiguration, parse_flag_from_env
 from diffusers import DDPMScheduler, DiffusionPipeline
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
+from peft import LoraConfig
+from peft.utils import set_peft_model_state_dict
+from safetensors.torch import load_file
 from torch.utils.data import ConcatDataset, DataLoader, Sampler
 from tqdm.auto import tqdm
 
@@ -37,6 +42,7 @@ from ..models.space_time_unet import TEMPORAL_OPTIONS, SpaceTimeUNet
 from ..performance import fast_autocast_dtype
 from ..pipelines import LumierePipeline
 from ..pipelines.folders import is_video_pipeline, load_local, read_model_index
+from ..stylize import LORA_FILE
 from ..video import save_contact_sheet, save_video
 from . import checkpoints
 from .config import TrainConfig
@@ -127,7 +133,15 @@ def _load(config: TrainConfig) -> _Components:
 
 
 def _select_trainable(unet: torch.nn.Module, config: TrainConfig) -> list[torch.nn.Parameter]:
-    if config.mode == "image" or config.train_spatial:
+    if config.lora_rank:
+        unet.requires_grad_(False)
+        unet.add_adapter(  # its new weights alone require grad
+            LoraConfig(
+                r=config.lora_rank, lora_alpha=config.lora_alpha or config.lora_rank,
+                target_modules=list(config.lora_target_modules), init_lora_weights="gaussian",
+            )
+        )  # fmt: skip
+    elif config.mode == "image" or config.train_spatial:
         unet.requires_grad_(True)
     else:
         unet.requires_grad_(False)
@@ -367,6 +381,19 @@ def _ema_weights(ema: EMAModel | None, parameters: list[torch.nn.Parameter]) -> 
         ema.restore(parameters)
 
 
+def _has_lora(unet: torch.nn.Module) -> bool:
+    return bool(getattr(unet, "peft_config", None))
+
+
+def _save_unet(unet: torch.nn.Module, folder: str) -> None:
+    """The U-Net in diffusers format; a LoRA run saves only the LoRA (``LORA_FILE``, with
+    its rank, alpha and targets in the file's metadata)."""
+    if _has_lora(unet):
+        unet.save_lora_adapter(folder)
+    else:
+        unet.save_pretrained(folder)
+
+
 def _register_diffusers_format(accelerator: Accelerator, ema: EMAModel | None, trainable: list) -> None:
     """Checkpoints hold the U-Net in diffusers format (``unet/``, and ``unet_ema/`` with
     EMA: loadable with ``from_pretrained``) instead of accelerate's own weights file."""
@@ -375,18 +402,21 @@ def _register_diffusers_format(accelerator: Accelerator, ema: EMAModel | None, t
         for model in models:
             if accelerator.is_main_process:
                 unwrapped = accelerator.unwrap_model(model)
-                unwrapped.save_pretrained(os.path.join(folder, "unet"))
+                _save_unet(unwrapped, os.path.join(folder, "unet"))
                 if ema is not None:
                     with _ema_weights(ema, trainable):
-                        unwrapped.save_pretrained(os.path.join(folder, "unet_ema"))
+                        _save_unet(unwrapped, os.path.join(folder, "unet_ema"))
             if weights:
                 weights.pop()
 
     def load(models: list, folder: str) -> None:
         while models:
             model = accelerator.unwrap_model(models.pop())
-            saved = type(model).from_pretrained(os.path.join(folder, "unet"))
-            model.load_state_dict(saved.state_dict())
+            if _has_lora(model):
+                set_peft_model_state_dict(model, load_file(os.path.join(folder, "unet", LORA_FILE)))
+            else:
+                saved = type(model).from_pretrained(os.path.join(folder, "unet"))
+                model.load_state_dict(saved.state_dict())
 
     accelerator.register_save_state_pre_hook(save)
     accelerator.register_load_state_pre_hook(load)
@@ -396,6 +426,11 @@ def _pipeline(parts: _Components, unet: torch.nn.Module, scheduler: Any, config:
     """The pipeline that samples with ``unet``: a Lumiere pipeline for video; for image
     mode, the same with the 2D U-Net inflated without temporal resampling (an inflated
     U-Net is the 2D one until its temporal layers train), sampling single frames."""
+    if _has_lora(unet):  # the 2D U-Net with its LoRA merged, the trained one untouched
+        merged = copy.deepcopy(unet)
+        merged.fuse_lora()
+        merged.unload_lora()
+        unet = merged
     if config.mode == "image":
         unet = SpaceTimeUNet.from_unet2d(unet, temporal_downsample=False)
     return LumierePipeline(
@@ -434,6 +469,9 @@ def _save_pipeline(
     ``DiffusionPipeline.from_pretrained``: the source text-to-image pipeline class in image
     mode, a LumierePipeline in video mode. It is written beside the run's checkpoints and
     logs, into a temporary folder whose entries then replace the previous pipeline's."""
+    if _has_lora(unet):
+        update_folder(output_dir, partial(_save_unet, unet))
+        return
     if config.mode == "image":
         pipeline = parts.source
         pipeline.register_modules(unet=unet, scheduler=scheduler)
