@@ -88,6 +88,7 @@ def test_demo_writes_mp4_gif_and_contact_sheet_from_the_shipped_model(example, t
         ("inpaint_video.py", "input, mask, output"),
         ("cinemagraph.py", "image, region, output"),
         ("video_to_video.py", "input, output"),
+        ("stylized_generation.py", "style_scale 0, style_scale 0.5, style_scale 1"),
     ],
 )
 def test_editing_examples_run_offline_on_the_shipped_models(example, tmp_path, name, rows):
