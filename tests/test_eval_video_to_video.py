@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from lumiere.eval.editing import edit_case
+from lumiere.eval.editing import edit_case, summarize
 from lumiere.eval.shapes import Case
-from lumiere.eval.video_to_video import score_edit, source_case, summarize, track_correlation
+from lumiere.eval.video_to_video import score_edit, source_case, track_correlation
 
 
 def test_the_source_differs_from_the_target_in_colour_only():
@@ -32,6 +32,6 @@ def test_track_correlation_is_undefined_for_a_still_track_and_summaries_skip_it(
     cases = [Case("red", "square", "still", seen=s, seed=0) for s in (False, True)]
     row = {"colour": True, "shape": False, "motion": True, "direction": None, "track_error_px": 1.0,
            "track_correlation": float("nan")}  # fmt: skip
-    summary = summarize({"0.5": [row, row]}, cases)
+    summary = summarize({"0.5": [row, row]}, [case.seen for case in cases])
     assert summary["0.5"]["unseen"]["colour"] == 1 and summary["0.5"]["seen"]["shape"] == 0
     assert summary["0.5"]["seen"]["direction_n"] == 0 and summary["0.5"]["seen"]["track_correlation_n"] == 0

@@ -24,8 +24,6 @@ replaced by the given clip noised to the next step (the clip itself after the la
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -37,13 +35,13 @@ import numpy as np
 import torch
 
 from ..data.shapes import DIRECTIONS, render_clip, sample_specs, track
-from ..files import write_text
 from ..pipelines import (
     LumiereCinemagraphPipeline,
     LumiereImageToVideoPipeline,
     LumiereInpaintPipeline,
     LumierePipeline,
 )
+from .cli import eval_parser, write_results
 from .scoring import score_clip
 from .shapes import Case, prompt_set
 
@@ -230,13 +228,15 @@ def evaluate_replacement(model: LumierePipeline, cases: Sequence[EditCase], sett
     return rows
 
 
-def summarize(rows: dict[str, list[dict]], cases: Sequence[EditCase]) -> dict:
-    """Means of each score per application, seen and unseen apart (None entries skipped)."""
+def summarize(rows: dict[str, list[dict]], seen: Sequence[bool]) -> dict:
+    """Means of each score per entry of ``rows`` (an application, a strength), seen and
+    unseen apart (``seen[i]``: case ``i`` is a training triple); None and NaN entries are
+    skipped, and ``KEY_n`` counts what each mean covers."""
     summary: dict = {}
     for name, scores in rows.items():
         summary[name] = {}
-        for split, seen in (("seen", True), ("unseen", False)):
-            chosen = [row for row, case in zip(scores, cases) if case.case.seen == seen]
+        for split, flag in (("seen", True), ("unseen", False)):
+            chosen = [row for row, case_seen in zip(scores, seen) if case_seen == flag]
             means = {}
             for key in chosen[0] if chosen else ():
                 values = [float(row[key]) for row in chosen if row[key] is not None and np.isfinite(float(row[key]))]
@@ -264,23 +264,17 @@ def markdown_table(results: dict) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from ..assets import DEFAULT_MODEL_DIR, EDIT_MODEL_DIR
-    from ..recipes.shapes_tiny import SAMPLING
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = eval_parser(__doc__.splitlines()[0], "eval-edit")
     parser.add_argument("--model", type=Path, default=EDIT_MODEL_DIR, help="conditional pipeline folder")
     parser.add_argument("--baseline", type=Path, default=DEFAULT_MODEL_DIR, help="text-to-video pipeline folder")
     parser.add_argument("--no-baseline", dest="run_baseline", action="store_false")
     parser.add_argument("--cases", type=int, default=32, help="half held-out triples, half seen")
-    parser.add_argument("--steps", type=int, default=SAMPLING["steps"])
-    parser.add_argument("--guidance", type=float, default=SAMPLING["guidance"])
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--conditioning-guidance",
         action="store_true",
         help="guide the conditional model on the conditioning too (its pipelines' option)",
     )
-    parser.add_argument("--out", type=Path, default=Path("eval-edit"))
-    parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     cases = [edit_case(case) for case in prompt_set(args.cases, args.seed)]
     settings = dict(num_inference_steps=args.steps, guidance_scale=args.guidance)
@@ -296,12 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = time.perf_counter()
         rows = run(model, cases, settings)
         seconds = time.perf_counter() - start
-        results[name] = {"summary": summarize(rows, cases), "rows": rows,
+        results[name] = {"summary": summarize(rows, [case.case.seen for case in cases]), "rows": rows,
                          "seconds_per_clip": seconds / (len(cases) * len(APPLICATIONS))}  # fmt: skip
         print(f"[eval-edit] {name}: {seconds:.0f}s", flush=True)
-    write_text(args.out / "eval-edit.json", json.dumps(results, indent=1), args.overwrite)
-    write_text(args.out / "eval-edit.md", markdown_table(results) + "\n", args.overwrite)
-    print(markdown_table(results))
+    write_results(args.out, "eval-edit", results, markdown_table(results), args.overwrite)
     return 0
 
 

@@ -13,8 +13,6 @@ style, so the scorer's own limits on hollow shapes are visible beside the model'
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,9 +22,9 @@ import torch
 from scipy.ndimage import binary_fill_holes
 
 from ..data.shapes import render_clip, sample_specs
-from ..files import write_text
 from ..pipelines import LumierePipeline
 from ..stylize import stylize
+from .cli import eval_parser, write_results
 from .scoring import object_masks
 from .shapes import Case, generate, prompt_set, score_cases
 
@@ -69,18 +67,13 @@ def ground_truth(cases: Sequence[Case], num_frames: int, size: int, outline: flo
 def main(argv: Sequence[str] | None = None) -> int:
     from ..assets import DEFAULT_MODEL_DIR
     from ..recipes.shapes_style import OUTLINE_PX, STYLE_PHRASE
-    from ..recipes.shapes_tiny import RESOLUTION, SAMPLING
+    from ..recipes.shapes_tiny import RESOLUTION
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = eval_parser(__doc__.splitlines()[0], "eval-style")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     parser.add_argument("--style", default="outline", help="a style lumiere.stylize takes (default: the shipped one)")
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--scales", type=float, nargs="+", default=list(SCALES))
-    parser.add_argument("--steps", type=int, default=SAMPLING["steps"])
-    parser.add_argument("--guidance", type=float, default=SAMPLING["guidance"])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("eval-style"))
-    parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     cases = prompt_set(args.prompts, args.seed)
     pipe = LumierePipeline.from_pretrained(args.model, dtype=torch.float32)
@@ -97,9 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results[str(scale)] = {**score_cases(cases, clips), "style": _style_rate(cases, clips),
                                "seconds_per_clip": (time.perf_counter() - start) / len(cases)}  # fmt: skip
         print(f"[eval-style] style_scale {scale}: {results[str(scale)]['style']}", flush=True)
-    write_text(args.out / "eval-style.json", json.dumps(results, indent=1), args.overwrite)
-    write_text(args.out / "eval-style.md", markdown_table(results) + "\n", args.overwrite)
-    print(markdown_table(results))
+    write_results(args.out, "eval-style", results, markdown_table(results), args.overwrite)
     return 0
 
 

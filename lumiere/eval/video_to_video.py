@@ -18,8 +18,6 @@ target's caption. Per strength, from the output's pixels (:func:`score_clip`):
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,9 +26,9 @@ import numpy as np
 import torch
 
 from ..data.shapes import COLOURS, DIRECTIONS
-from ..files import write_text
 from ..pipelines import LumierePipeline, LumiereVideoToVideoPipeline
-from .editing import edit_case
+from .cli import eval_parser, write_results
+from .editing import edit_case, summarize
 from .scoring import score_clip
 from .shapes import Case, prompt_set
 
@@ -82,23 +80,6 @@ def evaluate(
     return rows
 
 
-def summarize(rows: dict[str, list[dict]], cases: Sequence[Case]) -> dict:
-    """Per strength and split (``seen`` / ``unseen``), the mean of each score and its count."""
-    summary: dict = {}
-    for strength, scores in rows.items():
-        summary[strength] = {}
-        for split, seen in (("unseen", False), ("seen", True)):
-            chosen = [row for row, case in zip(scores, cases) if case.seen == seen]
-            means = {}
-            for key in SCORES:
-                values = [float(row[key]) for row in chosen if row[key] is not None]
-                values = [v for v in values if np.isfinite(v)]
-                means[key] = float(np.mean(values)) if values else float("nan")
-                means[f"{key}_n"] = len(values)
-            summary[strength][split] = means
-    return summary
-
-
 def markdown_table(summary: dict) -> str:
     lines = ["| strength | split | " + " | ".join(SCORES) + " |", "|---|---|" + "---|" * len(SCORES)]
     for strength, splits in summary.items():
@@ -110,17 +91,11 @@ def markdown_table(summary: dict) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from ..assets import DEFAULT_MODEL_DIR
-    from ..recipes.shapes_tiny import SAMPLING
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = eval_parser(__doc__.splitlines()[0], "eval-v2v")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="text-to-video pipeline folder")
     parser.add_argument("--cases", type=int, default=32, help="half held-out target triples, half seen")
     parser.add_argument("--strengths", type=float, nargs="+", default=list(STRENGTHS))
-    parser.add_argument("--steps", type=int, default=SAMPLING["steps"])
-    parser.add_argument("--guidance", type=float, default=SAMPLING["guidance"])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("eval-v2v"))
-    parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     cases = prompt_set(args.cases, args.seed)
     model = LumierePipeline.from_pretrained(args.model, dtype=torch.float32)
@@ -129,16 +104,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     rows = evaluate(pipe, cases, args.strengths, dict(num_inference_steps=args.steps, guidance_scale=args.guidance))
     seconds = time.perf_counter() - start
-    summary = summarize(rows, cases)
+    summary = summarize(rows, [case.seen for case in cases])
     results = {
         "settings": {**vars(args), "model": str(args.model), "out": str(args.out)},
         "cases": [{"source": source_case(c).prompt, "target": c.prompt, "seen": c.seen} for c in cases],
         "summary": summary, "rows": rows,
         "seconds_per_case_and_strength": seconds / (len(cases) * len(args.strengths)),
     }  # fmt: skip
-    write_text(args.out / "eval-v2v.json", json.dumps(results, indent=1), args.overwrite)
-    write_text(args.out / "eval-v2v.md", markdown_table(summary) + "\n", args.overwrite)
-    print(markdown_table(summary))
+    write_results(args.out, "eval-v2v", results, markdown_table(summary), args.overwrite)
     return 0
 
 

@@ -1,0 +1,32 @@
+"""What the evaluation commands (``python -m lumiere.eval.editing`` and its siblings) share
+on their command line: the sampling settings, the seed of the case set and the output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..files import write_text
+
+
+def eval_parser(description: str, out: str) -> argparse.ArgumentParser:
+    """A parser with ``--steps``, ``--guidance`` (the shipped models' evaluated settings by
+    default), ``--seed``, ``--out`` (default ``out``) and ``--overwrite``."""
+    from ..recipes.shapes_tiny import SAMPLING
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--steps", type=int, default=SAMPLING["steps"])
+    parser.add_argument("--guidance", type=float, default=SAMPLING["guidance"])
+    parser.add_argument("--seed", type=int, default=0, help="seed of the case set (lumiere.eval.shapes.prompt_set)")
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--overwrite", action="store_true", help="replace the results in --out")
+    return parser
+
+
+def write_results(out: Path, name: str, results: dict, table: str, overwrite: bool) -> None:
+    """``out/NAME.json`` (``results``) and ``out/NAME.md`` (``table``), each written
+    atomically, then the table printed."""
+    write_text(out / f"{name}.json", json.dumps(results, indent=1), overwrite)
+    write_text(out / f"{name}.md", table + "\n", overwrite)
+    print(table)
