@@ -39,10 +39,12 @@ class LumiereConditionalPipeline(LumiereBasePipeline):
 
     Options every conditional pipeline takes besides [`LumierePipeline`]'s:
 
-    * ``conditioning_guidance`` (default False): classifier-free guidance on the text
-      only, both branches seeing the same C and M (as diffusers' inpainting); True also
-      guides on the conditioning, the unconditional branch knowing nothing (as SVD does
-      for its image).
+    * ``conditioning_guidance`` (default: the pipeline's ``DEFAULTS``, else False):
+      False guides on the text only, both branches seeing the same C and M (as diffusers'
+      inpainting); True also guides on the conditioning, the unconditional branch knowing
+      nothing (as SVD does for its image). Each pipeline's default is what measured best
+      for it on shapes-tiny-edit (docs/editing.md): True for inpainting, False for
+      image-to-video and cinemagraphs.
     * ``conditioning_noise`` (default 0): standard deviation of Gaussian noise added to the
       known pixels (in the model's space) before the U-Net sees them, conditioning
       augmentation for inputs unlike the training clips.
@@ -51,6 +53,9 @@ class LumiereConditionalPipeline(LumiereBasePipeline):
       Not applied to ``output_type="latent"``.
     * ``binarize_mask`` (default True): masks are thresholded at 0.5; False keeps them soft.
     """
+
+    # This pipeline's defaults where they differ from OPTIONS'.
+    DEFAULTS: dict[str, Any] = {}
 
     def check_conditional_unet(self) -> None:
         if not self.unet.config.conditioning_channels:
@@ -67,11 +72,12 @@ class LumiereConditionalPipeline(LumiereBasePipeline):
             )
 
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """``options`` merged over :data:`OPTIONS`; a TypeError names unknown ones."""
+        """``options`` merged over ``DEFAULTS`` and :data:`OPTIONS`; a TypeError names
+        unknown ones."""
         unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
             raise TypeError(f"{type(self).__name__}() got unexpected arguments {unknown}; it takes {sorted(OPTIONS)}")
-        merged = {**OPTIONS, **options}
+        merged = {**OPTIONS, **self.DEFAULTS, **options}
         check_finite("conditioning_noise", merged["conditioning_noise"], low=0.0)
         for name in ("conditioning_guidance", "paste_known", "binarize_mask"):
             if not isinstance(merged[name], bool):
