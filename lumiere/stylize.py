@@ -73,7 +73,10 @@ def _read_style(style: Any) -> UNet2DConditionModel | dict[str, torch.Tensor] | 
         raise ValueError(f"style={str(path)!r} does not exist")
     for folder in (path, path / "unet"):
         if (folder / "config.json").is_file():
-            return UNet2DConditionModel.from_pretrained(folder)
+            try:
+                return UNet2DConditionModel.from_pretrained(folder)
+            except Exception as error:  # a damaged or foreign folder: one clear error, not a traceback
+                raise ValueError(f"style={str(path)!r} cannot be loaded as a UNet2DConditionModel: {error}") from None
     raise ValueError(f"style={str(path)!r} holds no U-Net (config.json, unet/config.json) and no LoRA ({LORA_FILE})")
 
 

@@ -148,3 +148,9 @@ def test_bad_arguments_name_themselves(unet, style, arguments, match):
 def test_an_empty_folder_says_what_a_style_folder_holds(unet, tmp_path):
     with pytest.raises(ValueError, match="holds no U-Net"):
         stylize(unet, tmp_path, 0.5)
+
+
+def test_a_damaged_model_folder_is_a_value_error(unet, tmp_path):
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="cannot be loaded as a UNet2DConditionModel"):
+        stylize(unet, tmp_path, 0.5)
