@@ -104,7 +104,7 @@ def test_guidance_cut_to_a_window_cuts_each_branchs_extra_channels():
     guidance = Guidance(
         model, scheduler, 2.0, Branch(torch.zeros(1, 5, 8), image), Branch(torch.zeros(1, 5, 8), -image)
     )
-    window = guidance.frames(slice(2, 6))
+    window = guidance.windows([slice(2, 6)])
     assert torch.equal(window.cond.concat, image[:, :, 2:6]) and torch.equal(window.uncond.concat, -image[:, :, 2:6])
     assert guidance.cond.concat.shape[2] == 8  # the whole-clip guidance is unchanged
 
@@ -121,7 +121,7 @@ def test_a_model_averaged_over_temporal_windows_serves_the_loop():
     def windowed(latents, t):
         total, count = torch.zeros_like(latents), torch.zeros_like(latents[:, :1])
         for frames in windows:
-            total[:, :, frames] += guidance.frames(frames)(latents[:, :, frames], t)
+            total[:, :, frames] += guidance.windows([frames])(latents[:, :, frames], t)
             count[:, :, frames] += 1
         return total / count
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import torch
+from accelerate import PartialState
 from diffusers import AutoencoderKL, DiffusionPipeline
 from diffusers.schedulers import KarrasDiffusionSchedulers, SchedulerMixin
 from diffusers.utils import BaseOutput
@@ -31,6 +32,7 @@ from ..validation import check_finite, check_frame_correlation, check_int, check
 from .checks import Callback, callback_names, check_callback_result, check_embeds, check_finite_latents
 from .folders import check_video_pipeline, load_local
 from .sampling import Branch, Guidance, ModelFn, denoise, schedule, step_kwargs
+from .windows import TemporalMultiDiffusion, temporal_windows, window_weights
 
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
 
@@ -41,20 +43,23 @@ SAMPLING_OPTIONS: dict[str, Any] = dict(
     num_videos_per_prompt=1, eta=0.0, generator=None, latents=None, prompt_embeds=None,
     negative_prompt_embeds=None, output_type="np", return_dict=True, cross_attention_kwargs=None,
     callback_on_step_end=None, callback_on_step_end_tensor_inputs=("latents",), decode_chunk_size=16,
-    autocast=False, check_memory=True,
+    autocast=False, check_memory=True, window_size=None, window_stride=None, window_weighting="flat",
+    window_batch_size=1, distribute_windows=False,
 )  # fmt: skip
 
 
 @dataclass
 class Prepared:
     """What [`LumiereBasePipeline.prepare`] makes for one call: the text of both guidance
-    branches ``(B, L, D)`` (the negative None with guidance off), the timesteps and the
-    initial latents ``(B, C, F, h, w)``."""
+    branches ``(B, L, D)`` (the negative None with guidance off), the timesteps, the
+    initial latents ``(B, C, F, h, w)`` and the temporal windows (None: the whole clip in
+    one model call)."""
 
     prompt_embeds: torch.Tensor
     negative_prompt_embeds: torch.Tensor | None
     timesteps: torch.Tensor
     latents: torch.Tensor
+    windows: list[slice] | None = None
 
 
 @dataclass
@@ -240,15 +245,27 @@ class LumiereBasePipeline(DiffusionPipeline):
                 f"callback_on_step_end_tensor_inputs has {sorted(unknown)}; allowed: {self._callback_tensor_inputs}"
             )
 
-    def check_memory(self, batch_size: int, num_frames: int, height: int, width: int) -> None:
+    def check_memory(
+        self,
+        batch_size: int,
+        num_frames: int,
+        height: int,
+        width: int,
+        window_size: int | None = None,
+        window_batch_size: int = 1,
+    ) -> None:
         """Refuse up front a call that cannot fit in the memory of the execution device:
         ``InsufficientMemoryError`` (a ValueError) with the estimate and what is available.
-        The estimate is the U-Net forward (both guidance branches in one batch) plus the
-        latents and the decoded frames; pipelines call this before allocating anything."""
+        The estimate is the U-Net forward (both guidance branches in one batch, on the whole
+        clip or on ``window_batch_size`` windows of ``window_size`` frames) plus the latents
+        and the decoded frames; pipelines call this before allocating anything."""
         device = self._execution_device
         branches = 2 if self.do_classifier_free_guidance else 1
         latent_shape = (height // self.vae_scale_factor, width // self.vae_scale_factor)
-        forward = self.unet.estimate_forward_memory(batch_size * branches, num_frames, *latent_shape)
+        model_batch, model_frames = batch_size * branches, num_frames
+        if window_size is not None:
+            model_batch, model_frames = model_batch * window_batch_size, window_size
+        forward = self.unet.estimate_forward_memory(model_batch, model_frames, *latent_shape)
         element = torch.finfo(self.unet.dtype).bits // 8
         latents = 6 * batch_size * self.num_channels_latents * num_frames * math.prod(latent_shape) * element
         frames = 3 * batch_size * 3 * num_frames * height * width * 4  # float32 video, its copies in post-processing
@@ -340,10 +357,14 @@ class LumiereBasePipeline(DiffusionPipeline):
         """The start of every call: check the inputs, set the guidance scale, encode the
         prompt, refuse work that cannot fit, and make the schedule and the initial noise.
         ``options``: :data:`SAMPLING_OPTIONS` by name (extra entries are ignored);
-        ``strength`` < 1 keeps only the schedule's tail (see [`schedule`])."""
+        ``strength`` < 1 keeps only the schedule's tail (see [`schedule`]). With
+        ``window_size`` the model runs on temporal windows (:mod:`lumiere.pipelines.windows`):
+        the windows, not ``num_frames``, must suit the U-Net."""
         o = options
+        windows = self.check_windows(num_frames, o)
+        model_frames = num_frames if windows is None else o["window_size"]
         self.check_inputs(
-            prompt, num_frames, height, width, o["num_inference_steps"], o["negative_prompt"], o["prompt_embeds"],
+            prompt, model_frames, height, width, o["num_inference_steps"], o["negative_prompt"], o["prompt_embeds"],
             o["negative_prompt_embeds"], o["output_type"], o["callback_on_step_end"],
             o["callback_on_step_end_tensor_inputs"], o["guidance_scale"], o["num_videos_per_prompt"], o["eta"],
             o["generator"], o["decode_chunk_size"],
@@ -356,13 +377,29 @@ class LumiereBasePipeline(DiffusionPipeline):
         )  # fmt: skip
         batch = prompt_embeds.shape[0]
         if o["check_memory"]:
-            self.check_memory(batch, num_frames, height, width)
+            self.check_memory(batch, num_frames, height, width, o["window_size"], o["window_batch_size"])
         timesteps = schedule(self.scheduler, o["num_inference_steps"], device, strength)
         latents = self.prepare_latents(
             batch, self.num_channels_latents, num_frames, height, width, self.unet.dtype, device, o["generator"],
             o["latents"],
         )  # fmt: skip
-        return Prepared(prompt_embeds, negative_prompt_embeds, timesteps, latents)
+        return Prepared(prompt_embeds, negative_prompt_embeds, timesteps, latents, windows)
+
+    def check_windows(self, num_frames: int, options: dict) -> list[slice] | None:
+        """The temporal windows the window options of ``options`` ask for over
+        ``num_frames`` (None without ``window_size``); a ValueError names a bad option."""
+        o = options
+        if o["window_size"] is None:
+            for name in ("window_stride", "window_weighting", "window_batch_size", "distribute_windows"):
+                if o[name] != SAMPLING_OPTIONS[name]:
+                    raise ValueError(f"{name}={o[name]!r} needs window_size, which is None (no temporal windows)")
+            return None
+        windows = temporal_windows(num_frames, o["window_size"], o["window_stride"], self.unet.temporal_factor)
+        window_weights(o["window_size"], o["window_weighting"])
+        check_int("window_batch_size", o["window_batch_size"], 1)
+        if not isinstance(o["distribute_windows"], bool):
+            raise ValueError(f"distribute_windows must be a bool; got {o['distribute_windows']!r}")
+        return windows
 
     def finish(
         self,
@@ -372,11 +409,19 @@ class LumiereBasePipeline(DiffusionPipeline):
         paste: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> LumierePipelineOutput | tuple:
         """The end of every call: [`sample`] from ``prepared`` with the model function
-        ``guidance``, then [`output`] (``paste`` as there)."""
+        ``guidance`` (averaged over ``prepared.windows`` when there are some), then
+        [`output`] (``paste`` as there)."""
         o = options
+        model_fn = None
+        if prepared.windows is not None:
+            # cpu=True lets a CPU-only launch take gloo; a state made before keeps its own.
+            processes = PartialState(cpu=self._execution_device.type == "cpu") if o["distribute_windows"] else None
+            model_fn = TemporalMultiDiffusion(
+                guidance, prepared.windows, o["window_weighting"], o["window_batch_size"], processes
+            )
         latents = self.sample(
             guidance, prepared.latents, prepared.timesteps, o["generator"], o["eta"], o["callback_on_step_end"],
-            o["callback_on_step_end_tensor_inputs"], o["autocast"],
+            o["callback_on_step_end_tensor_inputs"], o["autocast"], model_fn,
         )  # fmt: skip
         return self.output(latents, o["output_type"], o["decode_chunk_size"], o["return_dict"], paste)
 

@@ -21,7 +21,7 @@ the model function or the hook, so the loop never changes:
   def windowed(latents, t):
       total, count = torch.zeros_like(latents), torch.zeros_like(latents[:, :1])
       for frames in windows:                      # slices of the frame axis
-          window = guidance.frames(frames)        # each branch's tensors cut to the window
+          window = guidance.windows([frames])     # each branch's tensors cut to the window
           total[:, :, frames] += window(latents[:, :, frames], t)
           count[:, :, frames] += 1
       return total / count
@@ -29,6 +29,8 @@ the model function or the hook, so the loop never changes:
 
   One scheduler step then runs on the whole clip; for schedulers linear in the model
   output this equals averaging per-window steps, with no per-window scheduler state.
+  [`lumiere.pipelines.windows.TemporalMultiDiffusion`] is this function, weighted, batched
+  and shared across processes; the pipelines take it through their ``window_size`` option.
 * **Callbacks, interrupt, progress, pasting known pixels**: the ``on_step`` hook, which
   may return new latents, and ``stop``, asked before every step.
 
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
@@ -150,14 +152,22 @@ class Guidance:
         self.cond, self.uncond = cond, uncond
         self.cross_attention_kwargs = cross_attention_kwargs
 
-    def frames(self, frames: slice) -> Guidance:
-        """The same guidance with each branch's per-frame tensors (``concat``) cut to
-        ``frames``: the model function of one temporal window."""
+    def windows(self, windows: Sequence[slice]) -> Guidance:
+        """The model function of temporal windows batched window-major: its latents are the
+        windows' ``(B, C, f, h, w)`` concatenated on the batch axis, ``(len(windows) * B,
+        C, f, h, w)``; each branch's per-frame tensors (``concat``) are cut to the windows
+        the same way, its text and ``model_kwargs`` repeated."""
 
         def cut(branch: Branch | None) -> Branch | None:
-            if branch is None or branch.concat is None:
-                return branch
-            return replace(branch, concat=branch.concat[:, :, frames])
+            if branch is None:
+                return None
+            repeat = len(windows)
+            concat = None if branch.concat is None else torch.cat([branch.concat[:, :, w] for w in windows])
+            return Branch(
+                torch.cat([branch.encoder_hidden_states] * repeat),
+                concat,
+                {name: torch.cat([value] * repeat) for name, value in branch.model_kwargs.items()},
+            )
 
         return Guidance(
             self.model, self.scheduler, self.scale, cut(self.cond), cut(self.uncond), self.cross_attention_kwargs

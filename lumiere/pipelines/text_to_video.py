@@ -91,12 +91,18 @@ class LumierePipeline(LumiereBasePipeline):
         decode_chunk_size: int = 16,
         autocast: bool = False,
         check_memory: bool = True,
+        window_size: int | None = None,
+        window_stride: int | None = None,
+        window_weighting: str = "flat",
+        window_batch_size: int = 1,
+        distribute_windows: bool = False,
     ) -> LumierePipelineOutput | tuple:
         r"""Generate videos from text.
 
         Args:
             prompt: the text, or one per video. Or pass ``prompt_embeds`` ``(B, L, D)``.
-            num_frames: clip length; a multiple of ``unet.temporal_factor``.
+            num_frames: clip length; a multiple of ``unet.temporal_factor`` (any length
+                ``>= window_size`` with temporal windows).
             height, width: in pixels, multiples of ``unet.spatial_factor * vae_scale_factor``;
                 default the U-Net's ``sample_size`` times the VAE factor.
             num_inference_steps: denoising steps.
@@ -120,6 +126,17 @@ class LumierePipeline(LumiereBasePipeline):
                 by default: the pipeline computes in the dtype its components were loaded in.
             check_memory: refuse up front (``InsufficientMemoryError``, a ValueError, with
                 the estimate) a call that cannot fit in the device's available memory.
+            window_size: run the U-Net on overlapping temporal windows of this many frames
+                (a multiple of ``unet.temporal_factor``) and average their predictions at
+                every step (MultiDiffusion, :mod:`lumiere.pipelines.windows`), for clips
+                longer than the model takes or was trained on. None: the whole clip at once.
+            window_stride: frames between window starts, in ``[1, window_size]``; default
+                ``window_size // 2``. A last window is aligned to the clip's end.
+            window_weighting: ``"flat"`` or ``"pyramid"`` (frames weigh most at a window's
+                middle); the weights of each frame are normalised to sum to one.
+            window_batch_size: windows per U-Net call.
+            distribute_windows: share the windows among the processes of an ``accelerate
+                launch`` (every process makes the same call and gets the same clip).
 
         Returns:
             [`LumierePipelineOutput`] or ``(frames,)``.

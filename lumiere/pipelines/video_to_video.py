@@ -38,7 +38,7 @@ class LumiereVideoToVideoPipeline(LumiereBasePipeline):
                 or an ``(F, 3, H, W)`` tensor in [0, 1] (rules in
                 :mod:`lumiere.pipelines.inputs`); scaled to cover the output size and
                 centre-cropped to it. Its frame count is the output's, a multiple of
-                ``unet.temporal_factor``.
+                ``unet.temporal_factor`` (any, with temporal windows).
             prompt: the text of the edit (or ``prompt_embeds`` in ``options``).
             strength: in [0, 1], how much of the schedule runs (module docstring). Default
                 0.8, diffusers' default for video-to-video.
@@ -63,7 +63,8 @@ class LumiereVideoToVideoPipeline(LumiereBasePipeline):
         size = self.default_size(o["height"], o["width"])
         pixels, _ = video_pixels(video, size)
         num_frames = pixels.shape[1]
-        check_multiple("len(video)", num_frames, self.unet.temporal_factor)
+        if o["window_size"] is None:  # with windows, the windows must suit the U-Net instead
+            check_multiple("len(video)", num_frames, self.unet.temporal_factor)
         prepared = self.prepare(prompt, num_frames, *size, o, strength)
         steps = len(prepared.timesteps) // self.scheduler.order
         if steps == 0 and strength > 0:
