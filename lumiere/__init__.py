@@ -9,6 +9,7 @@ from .pipelines import (
     LumiereInpaintPipeline,
     LumierePipeline,
     LumierePipelineOutput,
+    LumiereSuperResolutionPipeline,
     LumiereVideoToVideoPipeline,
 )
 from .stylize import Stylization, stylize
@@ -21,6 +22,7 @@ for _pipeline in (
     LumiereInpaintPipeline,
     LumiereCinemagraphPipeline,
     LumiereVideoToVideoPipeline,
+    LumiereSuperResolutionPipeline,
 ):
     setattr(diffusers, _pipeline.__name__, _pipeline)
 
@@ -31,6 +33,7 @@ __all__ = [
     "LumiereInpaintPipeline",
     "LumierePipeline",
     "LumierePipelineOutput",
+    "LumiereSuperResolutionPipeline",
     "LumiereVideoToVideoPipeline",
     "SpaceTimeUNet",
     "SpaceTimeUNetOutput",

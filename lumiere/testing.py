@@ -52,7 +52,10 @@ IF_UNET = dict(
     attention_head_dim=8,
     norm_num_groups=8,
 )
-UNET_CONFIGS = {"latent": SD_UNET, "pixel": PIXEL_UNET, "if": IF_UNET}
+# A super-resolution U-Net (IF stage II style): the noisy image and the upsampled input on
+# channels, the input's augmentation level through a timestep-style class embedding.
+SR_UNET = {**PIXEL_UNET, "in_channels": 6, "class_embed_type": "timestep", "sample_size": 32}
+UNET_CONFIGS = {"latent": SD_UNET, "pixel": PIXEL_UNET, "if": IF_UNET, "sr": SR_UNET}
 
 
 def make_unet2d(kind: str = "latent", seed: int = 0) -> UNet2DConditionModel:
@@ -135,13 +138,14 @@ def make_sd_pipeline() -> StableDiffusionPipeline:
     )  # fmt: skip
 
 
-def make_pixel_t2i_pipeline() -> IFPipeline:
+def make_pixel_t2i_pipeline(kind: str = "pixel") -> IFPipeline:
     """A tiny pixel-space text-to-image pipeline in the DeepFloyd IF layout (the diffusers
     pixel-space T2I class; its safety components are optional): the starting point that
-    ``LumierePipeline.from_text_to_image`` and the trainer accept like an SD folder."""
+    ``LumierePipeline.from_text_to_image`` and the trainer accept like an SD folder.
+    ``kind="sr"``: its U-Net is a super-resolution one (:data:`SR_UNET`)."""
     encoder, tokenizer = make_clip()
     return IFPipeline(
-        unet=make_unet2d("pixel"), text_encoder=encoder, tokenizer=tokenizer, scheduler=make_scheduler(),
+        unet=make_unet2d(kind), text_encoder=encoder, tokenizer=tokenizer, scheduler=make_scheduler(),
         safety_checker=None, feature_extractor=None, watermarker=None, requires_safety_checker=False,
     )  # fmt: skip
 
@@ -167,6 +171,20 @@ def make_pixel_lumiere_pipeline(vocab_dir: str | os.PathLike):
     return LumierePipeline(
         unet=unet, scheduler=make_scheduler("v_prediction"), text_encoder=encoder, tokenizer=tokenizer
     )
+
+
+def make_super_resolution_pipeline(vocab_dir: str | os.PathLike, scale: int = 2):
+    """A tiny pixel-space ``LumiereSuperResolutionPipeline`` (16 -> 32 px at ``scale`` 2)
+    whose temporal layers act; ``vocab_dir`` receives the vocabulary."""
+    from .models import SpaceTimeUNet
+    from .pipelines import LumiereSuperResolutionPipeline
+
+    encoder, tokenizer = make_bert(vocab_dir)
+    unet = perturb_temporal(SpaceTimeUNet.from_unet2d(make_unet2d("sr")))
+    return LumiereSuperResolutionPipeline(
+        unet=unet, scheduler=make_scheduler("v_prediction"), text_encoder=encoder, tokenizer=tokenizer,
+        super_resolution_scale=scale,
+    )  # fmt: skip
 
 
 def make_inflated_pipeline(kind: str = "pixel", temporal_seed: int | None = None):

@@ -3,6 +3,7 @@ from .cinemagraph import LumiereCinemagraphPipeline
 from .conditional import LumiereConditionalPipeline
 from .image_to_video import LumiereImageToVideoPipeline
 from .inpainting import LumiereInpaintPipeline
+from .super_resolution import LumiereSuperResolutionPipeline
 from .text_to_video import LumierePipeline
 from .video_to_video import LumiereVideoToVideoPipeline
 
@@ -14,5 +15,6 @@ __all__ = [
     "LumiereInpaintPipeline",
     "LumierePipeline",
     "LumierePipelineOutput",
+    "LumiereSuperResolutionPipeline",
     "LumiereVideoToVideoPipeline",
 ]

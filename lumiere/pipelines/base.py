@@ -48,6 +48,15 @@ SAMPLING_OPTIONS: dict[str, Any] = dict(
 )  # fmt: skip
 
 
+def merge_options(pipeline: Any, options: dict[str, Any], allowed: dict[str, Any] = SAMPLING_OPTIONS) -> dict[str, Any]:
+    """``options`` over the defaults ``allowed``; a TypeError names unknown ones (as Python
+    does for a misspelt keyword argument)."""
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise TypeError(f"{type(pipeline).__name__}() got unexpected arguments {unknown}; it takes {sorted(allowed)}")
+    return {**allowed, **options}
+
+
 @dataclass
 class Prepared:
     """What [`LumiereBasePipeline.prepare`] makes for one call: the text of both guidance

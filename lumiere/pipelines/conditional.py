@@ -18,7 +18,7 @@ import torch
 
 from ..conditioning import conditioning_input, downsample_mask
 from ..validation import check_finite
-from .base import SAMPLING_OPTIONS, LumiereBasePipeline, LumierePipelineOutput
+from .base import SAMPLING_OPTIONS, LumiereBasePipeline, LumierePipelineOutput, merge_options
 
 # The shared arguments of the conditional pipelines, as LumierePipeline names them, and
 # their defaults; each pipeline's __call__ takes them by name.
@@ -74,10 +74,7 @@ class LumiereConditionalPipeline(LumiereBasePipeline):
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """``options`` merged over ``DEFAULTS`` and :data:`OPTIONS`; a TypeError names
         unknown ones."""
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise TypeError(f"{type(self).__name__}() got unexpected arguments {unknown}; it takes {sorted(OPTIONS)}")
-        merged = {**OPTIONS, **self.DEFAULTS, **options}
+        merged = merge_options(self, {**self.DEFAULTS, **options}, OPTIONS)
         check_finite("conditioning_noise", merged["conditioning_noise"], low=0.0)
         for name in ("conditioning_guidance", "paste_known", "binarize_mask"):
             if not isinstance(merged[name], bool):

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ..validation import check_finite, check_multiple
-from .base import SAMPLING_OPTIONS, LumiereBasePipeline, LumierePipelineOutput
+from .base import LumiereBasePipeline, LumierePipelineOutput, merge_options
 from .inputs import video_pixels
 
 __all__ = ["LumiereVideoToVideoPipeline"]
@@ -51,12 +51,7 @@ class LumiereVideoToVideoPipeline(LumiereBasePipeline):
         Returns:
             [`LumierePipelineOutput`] or ``(frames,)``.
         """
-        unknown = sorted(set(options) - set(SAMPLING_OPTIONS))
-        if unknown:
-            raise TypeError(
-                f"{type(self).__name__}() got unexpected arguments {unknown}; it takes {sorted(SAMPLING_OPTIONS)}"
-            )
-        o = {**SAMPLING_OPTIONS, **options}
+        o = merge_options(self, options)
         check_finite("strength", strength)
         if not 0 <= strength <= 1:
             raise ValueError(f"strength={strength} is invalid; it must be in [0, 1] (0 keeps the video, 1 ignores it)")

@@ -155,6 +155,19 @@ class TrainConfig(TemporalOptions):
         "With conditioning: augmentation, Gaussian noise on the known pixels with a standard deviation drawn per "
         "clip in [0, this] (0: none).",
     )
+    # --- super-resolution training
+    super_resolution_scale: int = _option(
+        0,
+        "Train a spatial super-resolution model (pixel space): the U-Net also reads the clip (or still) shrunk this "
+        "many times per side, noised to an augmentation level and upsampled back, on extra input channels, and the "
+        "level as class_labels (a 2D U-Net with twice the output's input channels and class_embed_type "
+        "'timestep'; lumiere.super_resolution). 0: a text-to-video or text-to-image model.",
+    )
+    super_resolution_noise_level: int = _option(
+        250,
+        "With super_resolution_scale: the augmentation level of the low-resolution input is drawn per clip in "
+        "[0, this] (levels index the noise schedule's 1,000 steps).",
+    )
     # --- EMA
     use_ema: bool = _option(False, "Keep an exponential moving average of the trained weights; it is what gets saved.")
     ema_decay: float = _option(0.9999, "Maximum EMA decay (reached after a warm-up that follows the step count).")
@@ -210,6 +223,21 @@ class TrainConfig(TemporalOptions):
         check_finite("conditioning_noise", self.conditioning_noise, low=0.0)
         if self.conditioning and self.mode == "image":
             raise ValueError("conditioning=True trains a video model; it needs mode='video'")
+        check_int("super_resolution_scale", self.super_resolution_scale, 0)
+        check_int("super_resolution_noise_level", self.super_resolution_noise_level, 0, 999)
+        if self.super_resolution_scale:
+            if self.conditioning:
+                raise ValueError("super_resolution_scale and conditioning cannot be combined; choose one")
+            if self.resolution % self.super_resolution_scale:
+                raise ValueError(
+                    f"resolution={self.resolution} is not a multiple of super_resolution_scale="
+                    f"{self.super_resolution_scale}"
+                )
+            if self.validation_prompts:
+                raise ValueError(
+                    "validation_prompts are text-to-video samples, which a super-resolution model does not make; "
+                    "leave them empty and score it with python -m lumiere.eval.super_resolution"
+                )
         if self.checkpoints_total_limit is not None and self.checkpoints_total_limit < 1:
             raise ValueError(
                 f"checkpoints_total_limit={self.checkpoints_total_limit} is invalid; use at least 1 or none"

@@ -34,13 +34,14 @@ from safetensors.torch import load_file
 from torch.utils.data import ConcatDataset, DataLoader, Sampler
 from tqdm.auto import tqdm
 
+from .. import super_resolution
 from ..codec import encode_pixels, encode_text
 from ..conditioning import conditioning_input, parse_mask_mix, sample_known_masks
 from ..data import ImageFolderDataset, VideoFolderDataset
 from ..files import update_folder
 from ..models.space_time_unet import TEMPORAL_OPTIONS, SpaceTimeUNet
 from ..performance import fast_autocast_dtype
-from ..pipelines import LumierePipeline
+from ..pipelines import LumierePipeline, LumiereSuperResolutionPipeline
 from ..pipelines.folders import is_video_pipeline, load_local, read_model_index
 from ..stylize import LORA_FILE
 from ..video import save_contact_sheet, save_video
@@ -188,6 +189,8 @@ def train(config: TrainConfig) -> TrainResult:
 
     parts = _load(config)
     unet, vae, text_encoder = parts.unet, parts.vae, parts.text_encoder
+    if config.super_resolution_scale and vae is not None:
+        raise ValueError(f"super_resolution_scale trains a pixel-space model; {config.pretrained!r} has a VAE")
     prediction_type = resolve_prediction_type(
         config.prediction_type, parts.scheduler.config.prediction_type, config.from_scratch
     )
@@ -363,7 +366,13 @@ def _loss(
         known, _ = sample_known_masks(batch_size, *clean.shape[2:], parse_mask_mix(config.mask_mix), generator)
         sigma = torch.rand(batch_size, generator=generator) * config.conditioning_noise
         noisy = torch.cat([noisy, conditioning_input(clean, known, sigma, generator)], dim=1)
-    output = unet(noisy, timesteps, encoder_hidden_states=context, return_dict=False)[0]
+    model_kwargs = {}
+    if config.super_resolution_scale:
+        level = torch.randint(0, config.super_resolution_noise_level + 1, (batch_size,), generator=generator)
+        low = super_resolution.downsample(clean, config.super_resolution_scale)
+        noisy = torch.cat([noisy, super_resolution.conditioning(low, clean.shape[-2:], level, scheduler, generator)], 1)
+        model_kwargs["class_labels"] = level.to(device)
+    output = unet(noisy, timesteps, encoder_hidden_states=context, return_dict=False, **model_kwargs)[0]
     return diffusion_loss(output, clean, noise, timesteps, scheduler, config.snr_gamma)
 
 
@@ -433,10 +442,13 @@ def _pipeline(parts: _Components, unet: torch.nn.Module, scheduler: Any, config:
         unet = merged
     if config.mode == "image":
         unet = SpaceTimeUNet.from_unet2d(unet, temporal_downsample=False)
-    return LumierePipeline(
+    components = dict(
         unet=unet, scheduler=scheduler, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer, vae=parts.vae,
         noise_frame_correlation=config.noise_frame_correlation,
     )  # fmt: skip
+    if config.super_resolution_scale:
+        return LumiereSuperResolutionPipeline(**components, super_resolution_scale=config.super_resolution_scale)
+    return LumierePipeline(**components)
 
 
 @torch.no_grad()
