@@ -22,6 +22,8 @@ from .training.config import add_arguments as add_train_arguments
 from .training.config import add_option_flags
 from .validation import check_fps, finite_float, seed_int
 
+WINDOW_WEIGHTINGS = ("flat", "pyramid")  # lumiere.pipelines.windows.WEIGHTINGS, without importing torch here
+
 DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -62,8 +64,8 @@ def _add_sampling(parser: argparse.ArgumentParser, default_model: str) -> None:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument(
         "--guidance", type=finite_float, default=None,
-        help="classifier-free guidance scale (default: 3.0, the shipped models' evaluated setting, without "
-        "--model; 7.5 with it)",
+        help="classifier-free guidance scale (default: the shipped model's evaluated setting without --model, "
+        "3.0 for shapes-tiny; 7.5 with it)",
     )  # fmt: skip
     parser.add_argument("--negative-prompt", default=None)
     parser.add_argument("--seed", type=seed_int, default=0)
@@ -76,6 +78,19 @@ def _add_sampling(parser: argparse.ArgumentParser, default_model: str) -> None:
     parser.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
     parser.add_argument("--dtype", choices=DTYPES, default="float32", help="dtype the model computes in")
     _add_autocast(parser)
+    parser.add_argument(
+        "--window-size", type=int, default=None, metavar="N",
+        help="denoise over temporal windows of N frames, averaged at every step (MultiDiffusion): clips longer "
+        "than the model takes, in the memory of one window (default: the whole clip at once)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--window-stride", type=int, default=None, metavar="N", help="with --window-size: frames between window "
+        "starts (default: half the window); the last window is aligned to the clip's end",
+    )  # fmt: skip
+    parser.add_argument(
+        "--window-weighting", choices=WINDOW_WEIGHTINGS, default="flat",
+        help="with --window-size: how overlapping predictions are averaged (pyramid: less weight at window edges)",
+    )  # fmt: skip
     parser.add_argument(
         "--no-check-memory", dest="check_memory", action="store_false",
         help="start even when the estimated memory exceeds what the machine has available",
@@ -97,6 +112,24 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("prompt")
     generate.add_argument("--frames", type=int, default=16)
     _add_sampling(generate, "the shipped shapes-tiny model")
+    generate.add_argument(
+        "--upscale", action="store_true",
+        help="the cascade: then upscale the clip with a super-resolution model (default: the shipped shapes-ssr)",
+    )  # fmt: skip
+    generate.add_argument(
+        "--upscale-model", type=_existing_dir, default=None, help="with --upscale: super-resolution pipeline folder"
+    )
+
+    upscale = commands.add_parser("upscale", help="spatial super-resolution of a clip under a prompt")
+    upscale.add_argument("video", type=Path, help="video file (mp4, gif, ...); the output has its frame count")
+    upscale.add_argument("prompt")
+    _add_sampling(upscale, "the shipped shapes-ssr model")
+    for command in (generate, upscale):
+        command.add_argument(
+            "--noise-level", type=int, default=None,
+            help="super-resolution: the input is noised to this level in [0, 1000) before the model reads it "
+            "(conditioning augmentation; default: the pipeline's)",
+        )  # fmt: skip
 
     edit = commands.add_parser("edit", help="video-to-video (SDEdit): re-generate a video under a prompt")
     edit.add_argument("video", type=Path, help="video file (mp4, gif, ...); the output has its frame count")
@@ -282,6 +315,10 @@ def _generate(args: argparse.Namespace) -> int:
     sheet_path = args.out.with_suffix(".png")
     for path in (args.out, sheet_path):  # before minutes of sampling, not after
         check_output(path, args.overwrite)
+    if args.command == "generate":
+        _noise_level(args)
+        if args.upscale_model is not None and not args.upscale:
+            raise ValueError(f"--upscale-model {str(args.upscale_model)!r} needs --upscale")
     check_fps(args.fps)
     import torch
 
@@ -299,6 +336,8 @@ def _generate(args: argparse.Namespace) -> int:
                             _read_mask(args.mask), args.prompt], {}),
         "cinemagraph": lambda: (pipelines.LumiereCinemagraphPipeline, [read_image(args.image, "image"),
                                 read_image(args.mask, "mask", grey=True), args.prompt], dict(num_frames=args.frames)),
+        "upscale": lambda: (pipelines.LumiereSuperResolutionPipeline, [read_video(args.video, "video"), args.prompt],
+                            _noise_level(args)),
     }  # fmt: skip
     cls, positional, options = inputs[args.command]()
     conditional = args.command in ("animate", "inpaint", "cinemagraph")
@@ -310,28 +349,58 @@ def _generate(args: argparse.Namespace) -> int:
         if args.command == "animate":
             del options["binarize_mask"]
     device = resolve_device(args.device)
-    model = args.model if args.model is not None else default_model_dir(edit=conditional)
-    if args.guidance is not None:
-        guidance = args.guidance
-    else:
-        from .recipes.shapes_tiny import SAMPLING
-
-        guidance = 7.5 if args.model is not None else SAMPLING["guidance"]
+    kind = "edit" if conditional else "super-resolution" if args.command == "upscale" else "text-to-video"
+    model = args.model if args.model is not None else default_model_dir(kind=kind)
     pipe = cls.from_pretrained(model, dtype=getattr(torch, args.dtype)).to(device)
     if getattr(args, "style", None) is not None:
         from .stylize import stylize
 
         stylize(pipe, args.style, args.style_scale)
+    upscaler = None
+    if getattr(args, "upscale", False):  # loaded before minutes of sampling, so a bad folder fails first
+        upscaler = pipelines.LumiereSuperResolutionPipeline.from_pretrained(
+            args.upscale_model or default_model_dir(kind="super-resolution"), dtype=getattr(torch, args.dtype)
+        ).to(device)  # fmt: skip
+    seed = args.seed
+    sampling = dict(
+        num_inference_steps=args.steps, negative_prompt=args.negative_prompt, autocast=args.autocast,
+        check_memory=args.check_memory, window_size=args.window_size, window_stride=args.window_stride,
+        window_weighting=args.window_weighting,
+    )  # fmt: skip
     frames = pipe(
-        *positional, **options, height=args.height, width=args.width, num_inference_steps=args.steps,
-        guidance_scale=guidance, negative_prompt=args.negative_prompt,
-        generator=torch.Generator(device="cpu").manual_seed(args.seed), autocast=args.autocast,
-        check_memory=args.check_memory,
+        *positional, **options, **sampling, height=args.height, width=args.width,
+        guidance_scale=_guidance(args, args.model, kind), generator=torch.Generator(device="cpu").manual_seed(seed),
     ).frames[0]  # fmt: skip
+    if upscaler is not None:
+        frames = upscaler(
+            frames, args.prompt, **_noise_level(args), **sampling,
+            guidance_scale=_guidance(args, args.upscale_model, "super-resolution"),
+            generator=torch.Generator(device="cpu").manual_seed(seed),
+        ).frames[0]  # fmt: skip
     video = save_video(frames, args.out, fps=args.fps, overwrite=args.overwrite)
     sheet = save_contact_sheet(frames, sheet_path, overwrite=args.overwrite)
     print(f"wrote {video} and {sheet}")
     return 0
+
+
+def _guidance(args: argparse.Namespace, model: Path | None, kind: str) -> float:
+    """``--guidance``, else the shipped model's evaluated setting, else 7.5 for a --model."""
+    if args.guidance is not None:
+        return args.guidance
+    if model is not None:
+        return 7.5
+    if kind == "super-resolution":
+        from .recipes.shapes_ssr import SAMPLING
+    else:
+        from .recipes.shapes_tiny import SAMPLING
+    return SAMPLING["guidance"]
+
+
+def _noise_level(args: argparse.Namespace) -> dict:
+    """``--noise-level`` as the super-resolution pipeline's argument; none: its default."""
+    if args.noise_level is not None and args.command == "generate" and not args.upscale:
+        raise ValueError(f"--noise-level {args.noise_level} needs --upscale (it is the upscaler's input noise)")
+    return {} if args.noise_level is None else {"noise_level": args.noise_level}
 
 
 def _read_mask(path: Path):

@@ -100,3 +100,11 @@ def test_editing_examples_run_offline_on_the_shipped_models(example, tmp_path, n
     rows = len(rows.split(", "))
     with PIL.Image.open(tmp_path / f"{stem}.png") as sheet:
         assert sheet.size == (16 * 128 + 17 * 2, rows * 128 + (rows + 1) * 2)
+
+
+def test_long_video_example_makes_64_frames_from_windows_of_16(example, tmp_path):
+    out = example("long_video.py", "--steps", "2", cwd=tmp_path)
+    assert "made 64 frames over windows of 16" in out and "(rows: output, 16 frames a row)" in out
+    assert len(decord.VideoReader(str(tmp_path / "long_video.mp4"))) == 64
+    with PIL.Image.open(tmp_path / "long_video.png") as sheet:
+        assert sheet.size == (16 * 128 + 17 * 2, 4 * 128 + 5 * 2)

@@ -77,3 +77,20 @@ def test_gallery_pairs_each_clip_with_its_baseline(tmp_path):
         assert gif.n_frames == 4 and gif.size == (2 * (8 + 2 + 8), 2 * 8)
     with PIL.Image.open(tmp_path / "gallery" / "sheet.png") as sheet:
         assert sheet.size == (4 * 16 + 5 * 2, 2 * 16 + 3 * 2)
+
+
+def test_ssr_stages_chain_on_the_64_px_data_of_the_same_specs(tmp_path):
+    from lumiere.recipes import shapes_ssr
+
+    pretrain = shapes_ssr.pretrain_config(tmp_path)
+    video = shapes_ssr.video_config(tmp_path)
+    assert pretrain.mode == "image" and pretrain.from_scratch and pretrain.resume == "latest"
+    assert video.pretrained == pretrain.output_dir and video.mode == "video"
+    for config in (pretrain, video):
+        assert config.resolution == shapes_ssr.RESOLUTION == 2 * shapes_tiny.RESOLUTION
+        assert config.super_resolution_scale == shapes_ssr.SCALE == 2
+    # The same clips and stills as shapes-tiny's (held-out triples excluded), only larger.
+    assert shapes_ssr.SSR_DATASETS == {"stills-64": shapes_tiny.DATASETS["stills"],
+                                       "clips-64": shapes_tiny.DATASETS["clips"]}  # fmt: skip
+    unet = shapes_ssr.UNET
+    assert unet["in_channels"] == 2 * unet["out_channels"] and unet["class_embed_type"] == "timestep"

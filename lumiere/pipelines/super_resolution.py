@@ -51,6 +51,14 @@ class LumiereSuperResolutionPipeline(LumiereBasePipeline):
         check_int("super_resolution_scale", super_resolution_scale, 1)
         if vae is not None:
             raise ValueError("LumiereSuperResolutionPipeline works in pixel space; vae must be None")
+        config = unet.config.unet2d_config
+        if config["in_channels"] != 2 * config["out_channels"] or config.get("class_embed_type") != "timestep":
+            raise ValueError(
+                f"unet is not a super-resolution U-Net: it reads in_channels={config['in_channels']} with "
+                f"out_channels={config['out_channels']} and class_embed_type={config.get('class_embed_type')!r}; "
+                "one reads twice its output's channels (the noisy clip and the upsampled input) and "
+                "class_embed_type='timestep' (the noise level): train one with lumiere train --super-resolution-scale"
+            )  # fmt: skip
         super().__init__(unet, scheduler, text_encoder, tokenizer, vae, noise_frame_correlation)
         self.register_to_config(super_resolution_scale=super_resolution_scale)
 

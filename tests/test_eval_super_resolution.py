@@ -1,0 +1,57 @@
+"""The super-resolution scores (lumiere.eval.super_resolution) on clips whose answers are known."""
+
+import numpy as np
+import pytest
+
+from lumiere.eval.shapes import prompt_set
+from lumiere.eval.super_resolution import (
+    bicubic,
+    ground_truth,
+    score_quality,
+    seam_scores,
+    shrink,
+    ssim,
+    window_edges,
+)
+
+
+def test_ssim_is_one_for_equal_clips_and_follows_its_formula_on_flat_ones():
+    clip = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    assert ssim(clip, clip) == pytest.approx(1.0)
+    # Flat frames: no variance, so SSIM is the luminance term (2*0*m + c1) / (0 + m^2 + c1).
+    black, grey = np.zeros((1, 8, 8, 3), np.uint8), np.full((1, 8, 8, 3), 100, np.uint8)
+    c1 = (0.01 * 255) ** 2
+    assert ssim(black, grey) == pytest.approx(c1 / (100**2 + c1))
+    noisy = np.clip(clip + np.random.default_rng(1).normal(0, 40, clip.shape), 0, 255).astype(np.uint8)
+    assert ssim(clip, noisy) < 0.9
+
+
+def test_the_input_is_the_truth_shrunk_and_bicubic_is_a_fair_baseline():
+    case = prompt_set(2)[0]
+    truth = ground_truth(case, 16, 64)
+    low = shrink(truth, 2)
+    assert truth.shape == (16, 64, 64, 3) and low.shape == (16, 32, 32, 3)
+    np.testing.assert_allclose(low[3, 5, 7], truth[3, 10:12, 14:16].reshape(4, 3).mean(0), atol=0.5)
+    row = score_quality(case, truth, low, truth, 2)  # a perfect upscaler
+    assert row["psnr"] == np.inf and row["ssim"] == pytest.approx(1.0)
+    assert 28 < row["psnr_bicubic"] < 40 and 0.9 < row["ssim_bicubic"] < 1  # measured 31-35 dB, 0.98-0.99
+    assert row["colour"] and row["shape"] and row["motion"]  # the scorer reads the 64 px truth
+    assert row["colour_low_res"] and row["motion_low_res"]
+    assert bicubic(low, 2).shape == truth.shape
+
+
+def test_window_edges_are_where_windows_start_or_end():
+    assert window_edges(48, 16, 8) == {8, 16, 24, 32, 40}
+    assert window_edges(48, 16, 16) == {16, 32}
+    assert window_edges(40, 16, 16) == {16, 24, 32}  # the last window is aligned to the end: [24, 40)
+
+
+def test_a_jump_at_a_window_edge_is_a_seam_and_motion_is_not():
+    truth = ground_truth(prompt_set(2)[0], 32, 32)
+    assert seam_scores(truth, truth, {16}) == dict.fromkeys(
+        ("flicker_boundary", "flicker_interior", "acceleration_boundary", "acceleration_interior"), 0.0
+    )  # the true motion is no flicker
+    jumped = truth.astype(int)
+    jumped[16:] = np.clip(jumped[16:] + 20, 0, 255)  # every frame from 16 on brighter
+    scores = seam_scores(jumped.astype(np.uint8), truth, {16})
+    assert scores["flicker_boundary"] > 15 and scores["flicker_interior"] == 0
