@@ -42,9 +42,10 @@ test: install ## Run the fast tests (everything not marked slow)
 test-slow: install ## Run the tests marked slow
 	$(PYTHON) -m pytest -n 2 -q -m slow
 
-demo: install ## Run examples/demo.py and one editing example (inpainting)
+demo: install ## Run examples/demo.py, one editing example (inpainting) and the cascade (base, then super-resolution)
 	$(PYTHON) examples/demo.py --overwrite
 	$(PYTHON) examples/inpaint_video.py --overwrite
+	$(PYTHON) examples/super_resolution.py --cascade --overwrite
 
 train-default: install ## Train the embedded default model (hours on 2 CPU cores; rerun to resume)
 	$(PYTHON) -m lumiere.recipes.shapes_tiny
@@ -56,6 +57,7 @@ bench: install ## Run the benchmarks (tens of minutes on 2 CPU cores) and rewrit
 	$(PYTHON) -m benchmarks.bench_models --memory
 	$(PYTHON) -m benchmarks.bench_sampling
 	$(PYTHON) -m benchmarks.bench_training
+	$(PYTHON) -m benchmarks.bench_windows
 	$(PYTHON) -m benchmarks.report
 
 clean: ## Remove .venv, build artefacts and caches

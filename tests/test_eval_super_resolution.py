@@ -55,3 +55,18 @@ def test_a_jump_at_a_window_edge_is_a_seam_and_motion_is_not():
     jumped[16:] = np.clip(jumped[16:] + 20, 0, 255)  # every frame from 16 on brighter
     scores = seam_scores(jumped.astype(np.uint8), truth, {16})
     assert scores["flicker_boundary"] > 15 and scores["flicker_interior"] == 0
+
+
+@pytest.mark.parametrize("index", [0, 3, 4])  # moving left, rotating, moving up-right (held out)
+def test_a_long_ground_truth_clip_keeps_its_motion_across_windows_without_seams(index):
+    from lumiere.eval.long_video import score_long
+
+    case = prompt_set(16)[index]
+    truth = ground_truth(case, 64, 32)
+    scores = score_long(case, truth, 16, window_edges(64, 16, 8))
+    assert scores["colour"] and scores["shape"] and scores["motion"]
+    assert scores["heading_kept"] == (None if case.motion == "rotating" else 1.0)
+    assert 0.7 < scores["flicker_boundary"] / scores["flicker_interior"] < 1.3  # measured 0.76-1.11
+    if case.motion != "rotating":  # turned back half way: the last two segments go the wrong way
+        turned = np.concatenate([truth[:32], truth[31::-1]])
+        assert score_long(case, turned, 16, set())["heading_kept"] == 0.5

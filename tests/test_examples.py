@@ -108,3 +108,14 @@ def test_long_video_example_makes_64_frames_from_windows_of_16(example, tmp_path
     assert len(decord.VideoReader(str(tmp_path / "long_video.mp4"))) == 64
     with PIL.Image.open(tmp_path / "long_video.png") as sheet:
         assert sheet.size == (16 * 128 + 17 * 2, 4 * 128 + 5 * 2)
+
+
+@pytest.mark.parametrize("mode, rows", [((), 4), (("--cascade",), 3)])
+def test_super_resolution_example_upscales_32_to_64_px_offline(example, tmp_path, mode, rows):
+    out = example("super_resolution.py", "--steps", "2", *mode, cwd=tmp_path)
+    names = "input (enlarged), bicubic, " + ("ground truth, " if rows == 4 else "") + "output"
+    assert f"(rows: {names})" in out
+    video = decord.VideoReader(str(tmp_path / "super_resolution.mp4"))
+    assert len(video) == 16 and video[0].shape == (128, 128, 3)  # 64 px, shown 2x
+    with PIL.Image.open(tmp_path / "super_resolution.png") as sheet:
+        assert sheet.size == (16 * 128 + 17 * 2, rows * 128 + (rows + 1) * 2)

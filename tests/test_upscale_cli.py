@@ -107,3 +107,19 @@ def test_shipped_models_by_kind():
     assert default_model_dir(edit=True) == EDIT_MODEL_DIR == default_model_dir(kind="edit")
     with pytest.raises(ValueError, match=r"kind='nope' is not a shipped model; one of: text-to-video, edit"):
         default_model_dir(kind="nope")
+
+
+def test_upscale_and_the_cascade_on_the_shipped_models(capsys, folders, tmp_path):
+    from lumiere.assets import SSR_MODEL_DIR, default_model_dir
+
+    assert default_model_dir(kind="super-resolution") == SSR_MODEL_DIR
+    low = tmp_path / "low.gif"
+    result = run_in_process(capsys, "generate", "a red circle moving right", "--steps", "2", "--out", str(low))
+    assert result.returncode == 0, result.stderr
+    up = tmp_path / "up.mp4"
+    result = run_in_process(capsys, "upscale", str(low), "a red circle moving right", "--steps", "2", "--out", str(up))
+    assert result.returncode == 0, result.stderr
+    cascade = tmp_path / "cascade.mp4"
+    args = ["generate", "a red circle moving right", "--upscale", "--steps", "2", "--out", str(cascade)]
+    assert run_in_process(capsys, *args).returncode == 0
+    assert _frames(up).shape == _frames(cascade).shape == (16, 64, 64, 3)

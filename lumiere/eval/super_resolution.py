@@ -112,14 +112,17 @@ def window_edges(num_frames: int, window_size: int, stride: int) -> set[int]:
     return edges - {0, num_frames}
 
 
-def seam_scores(output: np.ndarray, truth: np.ndarray, edges: set[int]) -> dict:
-    """Flicker and centroid acceleration excess at the ``edges`` frames and elsewhere."""
-    change = np.diff(output.astype(float), axis=0) - np.diff(truth.astype(float), axis=0)
+def seam_scores(output: np.ndarray, truth: np.ndarray | None, edges: set[int]) -> dict:
+    """Flicker and centroid acceleration at the ``edges`` frames and elsewhere: in excess of
+    ``truth``'s, or as they are without one (a generated clip)."""
+    change = np.diff(output.astype(float), axis=0)
+    acceleration = np.diff(score_clip(output).center, 2, axis=0)
+    if truth is not None:
+        change -= np.diff(truth.astype(float), axis=0)
+        acceleration -= np.diff(score_clip(truth).center, 2, axis=0)
     flicker = np.abs(change).mean(axis=(1, 2, 3))  # (F-1,): transition t -> t+1
     crossing = np.array([t + 1 in edges for t in range(len(flicker))])
-    acceleration = np.linalg.norm(
-        np.diff(score_clip(output).center, 2, axis=0) - np.diff(score_clip(truth).center, 2, axis=0), axis=-1
-    )  # (F-2,): at frame t+1
+    acceleration = np.linalg.norm(acceleration, axis=-1)  # (F-2,): at frame t+1
     near = np.array([t + 1 in edges or t + 2 in edges for t in range(len(acceleration))])
     return {
         "flicker_boundary": float(flicker[crossing].mean()), "flicker_interior": float(flicker[~crossing].mean()),

@@ -51,7 +51,7 @@ SSR_DATASETS = {"stills-64": DATASETS["stills"], "clips-64": DATASETS["clips"]}
 # What the evaluation, the model card and the command line's defaults use.
 SAMPLING = dict(steps=25, guidance=3.0)
 PRETRAIN_STEPS = 1600
-VIDEO_STEPS = 600
+VIDEO_STEPS = 800
 
 
 def pretrain_config(workdir: Path, **overrides) -> TrainConfig:
