@@ -34,7 +34,7 @@ def main() -> None:
         low = base(args.prompt, num_frames=16, num_inference_steps=BASE_SAMPLING["steps"],
                    guidance_scale=BASE_SAMPLING["guidance"], generator=settings["generator"]).frames[0]  # fmt: skip
     else:
-        truth = ground_truth(DEFAULT_CASE, 16, pipe.unet.config.sample_size)
+        truth = ground_truth(DEFAULT_CASE, 16, pipe.default_size(None, None)[0])
         low = shrink(truth, scale)
     options = {} if args.noise_level is None else {"noise_level": args.noise_level}
     frames = pipe(low, args.prompt, **options, **settings).frames[0]

@@ -70,3 +70,21 @@ def test_a_long_ground_truth_clip_keeps_its_motion_across_windows_without_seams(
     if case.motion != "rotating":  # turned back half way: the last two segments go the wrong way
         turned = np.concatenate([truth[:32], truth[31::-1]])
         assert score_long(case, turned, 16, set())["heading_kept"] == 0.5
+
+
+def test_the_ssr_evaluation_runs_end_to_end_on_a_tiny_upscaler(tmp_path):
+    """Quality rows and the three seam runs of :mod:`lumiere.eval.super_resolution` on a
+    tiny 16 -> 32 px pipeline (untrained: the numbers are not the point, their layout is)."""
+    from lumiere.eval.super_resolution import METHODS, evaluate_quality, evaluate_seams
+    from lumiere.testing import make_super_resolution_pipeline
+
+    pipe = make_super_resolution_pipeline(tmp_path)
+    pipe.set_progress_bar_config(disable=True)
+    settings = dict(num_inference_steps=2, guidance_scale=1.0)
+    rows, seconds = evaluate_quality(pipe, prompt_set(2), 4, settings)
+    assert len(rows) == 2 and seconds > 0 and 0 < rows[0]["psnr"] < rows[0]["psnr_bicubic"]
+    seams = evaluate_seams(pipe, prompt_set(2)[:1], 8, 4, settings)
+    assert set(seams["rows"]) == set(METHODS) and all(len(r) == 1 for r in seams["rows"].values())
+    # Non-overlapping windows share no frames: their clip differs from the averaged one's.
+    flicker = {m: seams["rows"][m][0]["flicker_boundary"] for m in METHODS}
+    assert flicker["averaged"] != flicker["non_overlapping"]

@@ -35,6 +35,8 @@ def test_upscale_writes_the_clip_at_the_models_scale(capsys, folders, tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"wrote {out}" in result.stdout and out.with_suffix(".png").is_file()
     assert _frames(out).shape == (4, 32, 32, 3)  # the input's frame count, 2x its size
+    again = run_in_process(capsys, *args, "--out", str(out))
+    assert again.returncode == 2 and "exists" in again.stderr and "Traceback" not in again.stderr
 
 
 def test_generate_upscale_runs_the_cascade(capsys, folders, tmp_path):

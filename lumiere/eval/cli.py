@@ -10,14 +10,16 @@ from pathlib import Path
 from ..files import write_text
 
 
-def eval_parser(description: str, out: str) -> argparse.ArgumentParser:
-    """A parser with ``--steps``, ``--guidance`` (the shipped models' evaluated settings by
-    default), ``--seed``, ``--out`` (default ``out``) and ``--overwrite``."""
+def eval_parser(description: str, out: str, sampling: dict | None = None) -> argparse.ArgumentParser:
+    """A parser with ``--steps``, ``--guidance`` (by default ``sampling``'s, else the shipped
+    text-to-video models' evaluated settings), ``--seed``, ``--out`` (default ``out``) and
+    ``--overwrite``."""
     from ..recipes.shapes_tiny import SAMPLING
 
+    sampling = sampling or SAMPLING
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--steps", type=int, default=SAMPLING["steps"])
-    parser.add_argument("--guidance", type=float, default=SAMPLING["guidance"])
+    parser.add_argument("--steps", type=int, default=sampling["steps"])
+    parser.add_argument("--guidance", type=float, default=sampling["guidance"])
     parser.add_argument("--seed", type=int, default=0, help="seed of the case set (lumiere.eval.shapes.prompt_set)")
     parser.add_argument("--out", type=Path, default=Path(out))
     parser.add_argument("--overwrite", action="store_true", help="replace the results in --out")

@@ -1,6 +1,6 @@
 """Scoring spatial super-resolution (SSR) from pixels, and the seams of temporal windows.
 
-    python -m lumiere.eval.super_resolution [--model DIR] [--cases 32] [--seam-cases 8] [--seam-frames 48]
+    python -m lumiere.eval.super_resolution [--model DIR] [--cases 16] [--seam-cases 4] [--seam-frames 32]
 
 **Quality.** Each case is a :func:`lumiere.eval.shapes.prompt_set` triple (half held out)
 rendered as the training clips are read, at the output size (the ground truth), then
@@ -138,7 +138,7 @@ def upscale(pipe: LumiereSuperResolutionPipeline, low: np.ndarray, case: Case, s
 
 
 def evaluate_quality(pipe, cases: Sequence[Case], num_frames: int, settings: dict) -> tuple[list[dict], float]:
-    scale, size = pipe.config.super_resolution_scale, pipe.unet.config.sample_size
+    scale, size = pipe.config.super_resolution_scale, pipe.default_size(None, None)[0]
     rows, start = [], time.perf_counter()
     for number, case in enumerate(cases):
         print(f"[eval-ssr] quality {number + 1}/{len(cases)}: {case.prompt}", flush=True)
@@ -149,7 +149,7 @@ def evaluate_quality(pipe, cases: Sequence[Case], num_frames: int, settings: dic
 
 
 def evaluate_seams(pipe, cases: Sequence[Case], num_frames: int, window_size: int, settings: dict) -> dict:
-    scale, size = pipe.config.super_resolution_scale, pipe.unet.config.sample_size
+    scale, size = pipe.config.super_resolution_scale, pipe.default_size(None, None)[0]
     strides = {"averaged": window_size // 2, "non_overlapping": window_size, "one_pass": None}
     rows: dict[str, list[dict]] = {method: [] for method in METHODS}
     seconds = dict.fromkeys(METHODS, 0.0)
@@ -192,14 +192,15 @@ def _mean_rows(rows: list[dict]) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from ..assets import SSR_MODEL_DIR
+    from ..recipes.shapes_ssr import SAMPLING
 
-    parser = eval_parser(__doc__.splitlines()[0], "eval-ssr")
+    parser = eval_parser(__doc__.splitlines()[0], "eval-ssr", SAMPLING)
     parser.add_argument("--model", type=Path, default=SSR_MODEL_DIR, help="super-resolution pipeline folder")
-    parser.add_argument("--cases", type=int, default=32, help="half held-out triples, half seen")
+    parser.add_argument("--cases", type=int, default=16, help="half held-out triples, half seen")
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--noise-level", type=int, default=None, help="default: the pipeline's")
-    parser.add_argument("--seam-cases", type=int, default=8)
-    parser.add_argument("--seam-frames", type=int, default=48)
+    parser.add_argument("--seam-cases", type=int, default=4)
+    parser.add_argument("--seam-frames", type=int, default=32)
     parser.add_argument("--window-size", type=int, default=16)
     args = parser.parse_args(argv)
     pipe = LumiereSuperResolutionPipeline.from_pretrained(args.model, dtype=torch.float32)
