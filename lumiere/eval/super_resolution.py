@@ -125,10 +125,16 @@ def seam_scores(output: np.ndarray, truth: np.ndarray | None, edges: set[int]) -
     acceleration = np.linalg.norm(acceleration, axis=-1)  # (F-2,): at frame t+1
     near = np.array([t + 1 in edges or t + 2 in edges for t in range(len(acceleration))])
     return {
-        "flicker_boundary": float(flicker[crossing].mean()), "flicker_interior": float(flicker[~crossing].mean()),
-        "acceleration_boundary": float(np.nanmean(acceleration[near])),
-        "acceleration_interior": float(np.nanmean(acceleration[~near])),
+        "flicker_boundary": _finite_mean(flicker[crossing]), "flicker_interior": _finite_mean(flicker[~crossing]),
+        "acceleration_boundary": _finite_mean(acceleration[near]),
+        "acceleration_interior": _finite_mean(acceleration[~near]),
     }  # fmt: skip
+
+
+def _finite_mean(values: np.ndarray) -> float:
+    """The mean of the finite ``values`` (frames where the object was found); NaN if none."""
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else float("nan")
 
 
 def upscale(pipe: LumiereSuperResolutionPipeline, low: np.ndarray, case: Case, settings: dict, **windows) -> np.ndarray:
@@ -187,7 +193,7 @@ def markdown_table(results: dict) -> str:
 
 
 def _mean_rows(rows: list[dict]) -> dict:
-    return {key: float(np.nanmean([row[key] for row in rows])) for key in rows[0]}
+    return {key: _finite_mean(np.array([row[key] for row in rows], dtype=float)) for key in rows[0]}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
