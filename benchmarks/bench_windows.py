@@ -55,7 +55,7 @@ def shard(frames: int, steps: int, out: Path) -> None:
 
     state = PartialState(cpu=device().type == "cpu")
     pipe = load()
-    upscale(pipe, 16, 1, windows=True, distribute=True)  # warm-up
+    upscale(pipe, 2 * WINDOW, 1, windows=True, distribute=True)  # warm-up (3 windows: one each, and more)
     state.wait_for_everyone()
     seconds, _ = measure(lambda: upscale(pipe, frames, steps, windows=True, distribute=True), device())
     if state.is_main_process:
