@@ -13,6 +13,7 @@ from _editing import DEFAULT_CASE, load, parser, write
 
 from lumiere import LumierePipeline, LumiereSuperResolutionPipeline
 from lumiere.assets import default_model_dir
+from lumiere.eval.editing import uint8_frames
 from lumiere.eval.super_resolution import bicubic, ground_truth, shrink
 from lumiere.recipes.shapes_ssr import SAMPLING
 from lumiere.recipes.shapes_tiny import SAMPLING as BASE_SAMPLING
@@ -38,7 +39,7 @@ def main() -> None:
         low = shrink(truth, scale)
     options = {} if args.noise_level is None else {"noise_level": args.noise_level}
     frames = pipe(low, args.prompt, **options, **settings).frames[0]
-    low = low if low.dtype == np.uint8 else (np.clip(low, 0, 1) * 255).round().astype(np.uint8)
+    low = low if low.dtype == np.uint8 else uint8_frames(low)
     rows = [low.repeat(scale, axis=1).repeat(scale, axis=2), bicubic(low, scale)] + ([] if truth is None else [truth])
     names = "input (enlarged), bicubic, " + ("ground truth, " if truth is not None else "") + "output"
     write(args, frames, rows, names, scale=2)

@@ -361,7 +361,6 @@ def _generate(args: argparse.Namespace) -> int:
         upscaler = pipelines.LumiereSuperResolutionPipeline.from_pretrained(
             args.upscale_model or default_model_dir(kind="super-resolution"), dtype=getattr(torch, args.dtype)
         ).to(device)  # fmt: skip
-    seed = args.seed
     sampling = dict(
         num_inference_steps=args.steps, negative_prompt=args.negative_prompt, autocast=args.autocast,
         check_memory=args.check_memory, window_size=args.window_size, window_stride=args.window_stride,
@@ -369,13 +368,14 @@ def _generate(args: argparse.Namespace) -> int:
     )  # fmt: skip
     frames = pipe(
         *positional, **options, **sampling, height=args.height, width=args.width,
-        guidance_scale=_guidance(args, args.model, kind), generator=torch.Generator(device="cpu").manual_seed(seed),
+        guidance_scale=_guidance(args, args.model, kind),
+        generator=torch.Generator(device="cpu").manual_seed(args.seed),
     ).frames[0]  # fmt: skip
     if upscaler is not None:
         frames = upscaler(
             frames, args.prompt, **_noise_level(args), **sampling,
             guidance_scale=_guidance(args, args.upscale_model, "super-resolution"),
-            generator=torch.Generator(device="cpu").manual_seed(seed),
+            generator=torch.Generator(device="cpu").manual_seed(args.seed),
         ).frames[0]  # fmt: skip
     video = save_video(frames, args.out, fps=args.fps, overwrite=args.overwrite)
     sheet = save_contact_sheet(frames, sheet_path, overwrite=args.overwrite)

@@ -106,7 +106,8 @@ def psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None) -> float
     return float("inf") if mse == 0 else float(10 * math.log10(1.0 / mse))
 
 
-def _uint8(frames: torch.Tensor | np.ndarray) -> np.ndarray:
+def uint8_frames(frames: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Frames in [0, 1] (clipped) as uint8, the layout kept: how every score reads a clip."""
     return (np.clip(np.asarray(frames), 0, 1) * 255).round().astype(np.uint8)
 
 
@@ -174,7 +175,7 @@ def _run(pipe, seed: int, settings: dict, *args) -> np.ndarray:
     """The uint8 output of one call before paste-back ``(F, H, W, 3)``."""
     frames = pipe(*args, generator=torch.Generator().manual_seed(seed), paste_known=False, output_type="np",
                   **settings).frames[0]  # fmt: skip
-    return _uint8(frames)
+    return uint8_frames(frames)
 
 
 def evaluate_model(
@@ -213,7 +214,7 @@ def evaluate_replacement(model: LumierePipeline, cases: Sequence[EditCase], sett
         callback = replacement_callback(clip, known, case.case.seed + 1)
         frames = model(case.prompt, num_frames=NUM_FRAMES, generator=torch.Generator().manual_seed(case.case.seed),
                        callback_on_step_end=callback, output_type="np", **settings).frames[0]  # fmt: skip
-        return _uint8(frames)
+        return uint8_frames(frames)
 
     for case in cases:
         first = np.zeros((NUM_FRAMES, 1, 1), dtype=np.float32)

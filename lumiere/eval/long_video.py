@@ -31,7 +31,7 @@ import torch
 from ..data.shapes import DIRECTIONS
 from ..pipelines import LumierePipeline
 from .cli import eval_parser, write_results
-from .editing import summarize
+from .editing import summarize, uint8_frames
 from .scoring import score_clip
 from .shapes import Case, prompt_set
 from .super_resolution import seam_scores, window_edges
@@ -84,7 +84,7 @@ def evaluate(pipe: LumierePipeline, cases: Sequence[Case], num_frames: int, wind
                           output_type="np", generator=torch.Generator().manual_seed(case.seed),
                           **settings).frames[0]  # fmt: skip
             seconds[method] += time.perf_counter() - start
-            frames = (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
+            frames = uint8_frames(frames)
             rows[method].append(score_long(case, frames, window_size, window_edges(num_frames, window_size, stride)))
     return {"rows": rows, "seconds_per_clip": {m: s / len(cases) for m, s in seconds.items()}}
 

@@ -35,7 +35,7 @@ from ..data.shapes import render_clip, sample_specs
 from ..pipelines import LumiereSuperResolutionPipeline
 from ..super_resolution import downsample, upsample
 from .cli import eval_parser, write_results
-from .editing import psnr, summarize
+from .editing import psnr, summarize, uint8_frames
 from .scoring import score_clip
 from .shapes import Case, prompt_set
 
@@ -54,22 +54,20 @@ def _tensor(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
 
 
-def _uint8(frames: torch.Tensor | np.ndarray) -> np.ndarray:
-    """``(F, H, W, 3)`` floats in [0, 1] (or ``(F, 3, H, W)`` tensors) -> uint8 ``(F, H, W, 3)``."""
-    if isinstance(frames, torch.Tensor):
-        frames = frames.permute(0, 2, 3, 1).numpy()
-    return (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
+def _pixels(frames: torch.Tensor) -> np.ndarray:
+    """Float ``(F, 3, H, W)`` in [0, 1] -> uint8 ``(F, H, W, 3)``."""
+    return uint8_frames(frames.permute(0, 2, 3, 1))
 
 
 def shrink(frames: np.ndarray, scale: int) -> np.ndarray:
     """The low-resolution input of a ground-truth clip: area averaged, as in training."""
-    return _uint8(downsample(_tensor(frames), scale))
+    return _pixels(downsample(_tensor(frames), scale))
 
 
 def bicubic(frames: np.ndarray, scale: int) -> np.ndarray:
     """The baseline: ``frames`` upsampled ``scale`` times bicubically."""
     height, width = frames.shape[1:3]
-    return _uint8(upsample(_tensor(frames), (height * scale, width * scale)))
+    return _pixels(upsample(_tensor(frames), (height * scale, width * scale)))
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -140,7 +138,7 @@ def _finite_mean(values: np.ndarray) -> float:
 def upscale(pipe: LumiereSuperResolutionPipeline, low: np.ndarray, case: Case, settings: dict, **windows) -> np.ndarray:
     frames = pipe(low, case.prompt, output_type="np", generator=torch.Generator().manual_seed(case.seed),
                   **settings, **windows).frames[0]  # fmt: skip
-    return _uint8(frames)
+    return uint8_frames(frames)
 
 
 def evaluate_quality(pipe, cases: Sequence[Case], num_frames: int, settings: dict) -> tuple[list[dict], float]:
