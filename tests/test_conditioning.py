@@ -109,6 +109,25 @@ def test_with_conditioning_keeps_weights_and_what_trains_and_refuses_twice():
         conditional(torch.cat([clip, clip], 1), timestep, context)
 
 
+@pytest.mark.parametrize("kind", ["latent", "pixel"])
+def test_copy_init_reads_the_known_values_as_added_to_the_sample(kind):
+    model = perturb_temporal(SpaceTimeUNet.from_unet2d(make_unet2d(kind)))
+    conditional = model.with_conditioning(init="copy")
+    clip, timestep, context = _inputs(model.conv_in.in_channels)
+    given = _conditioning(clip, 0)
+    masked = given[:, :-1]
+    with torch.no_grad():
+        read = conditional(torch.cat([clip, given], 1), timestep, context).sample
+        added = model(clip + masked, timestep, context).sample
+        nothing = conditional(torch.cat([clip, torch.zeros_like(given)], 1), timestep, context).sample
+        plain = model(clip, timestep, context).sample
+    assert (read - added).abs().max() <= 1e-4
+    assert (nothing - plain).abs().max() <= 1e-5  # nothing known: the unconditional model
+    assert conditional.conditioning_conv_in.weight[:, -1].eq(0).all()  # the mask channel starts at zero
+    with pytest.raises(ValueError, match="init='ones' is not a conditioning init; choose one of zero, copy"):
+        model.with_conditioning(init="ones")
+
+
 def test_each_mask_kind_knows_what_it_says():
     generator = torch.Generator().manual_seed(0)
     frames, size = 8, 16

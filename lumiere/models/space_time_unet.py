@@ -70,6 +70,7 @@ SUPPORTED_MID_BLOCKS = (None, "UNetMidBlock2DCrossAttn", "UNetMidBlock2DSimpleCr
 UNSUPPORTED_ADDITION_EMBEDS = ("image_hint",)  # it concatenates a hint image to the sample
 # Modules the 2D U-Net does not have; everything else is a pretrained 2D weight.
 ADDED_PREFIXES = ("temporal_", "conditioning_")
+CONDITIONING_INITS = ("zero", "copy")  # see SpaceTimeUNet.with_conditioning
 
 
 @dataclass
@@ -268,11 +269,18 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         model.to(unet.device)
         return model if model.dtype == unet.dtype else model.to(unet.dtype)
 
-    def with_conditioning(self, conditioning_channels: int | None = None) -> SpaceTimeUNet:
+    def with_conditioning(self, conditioning_channels: int | None = None, init: str = "zero") -> SpaceTimeUNet:
         """A conditional copy of this model: the same config and weights (each keeping its
-        ``requires_grad``) plus a zero conditioning input of ``conditioning_channels``
-        (default ``in_channels + 1``: a masked video and its mask), trainable. It predicts
-        exactly what this model does until that input trains."""
+        ``requires_grad``) plus a conditioning input of ``conditioning_channels`` (default
+        ``in_channels + 1``: a masked video and its mask), trainable, initialized by ``init``:
+
+        * ``"zero"``: it predicts exactly what this model does until that input trains;
+        * ``"copy"``: the masked video's channels start as ``conv_in``'s weights (the mask's at
+          zero), so the model reads the known pixels as if added to its noisy sample. It no
+          longer starts as this model, but it learns to follow the known pixels far sooner,
+          as a zero input's gradients hardly agree from clip to clip (docs/editing.md)."""
+        if init not in CONDITIONING_INITS:
+            raise ValueError(f"init={init!r} is not a conditioning init; choose one of {', '.join(CONDITIONING_INITS)}")
         if self.config.conditioning_channels:
             raise ValueError(
                 f"this SpaceTimeUNet already has conditioning_channels={self.config.conditioning_channels}"
@@ -281,6 +289,10 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         check_int("conditioning_channels", channels, 1)
         model = type(self).from_config(self.config, conditioning_channels=channels)
         model.load_state_dict(self.state_dict(), strict=False)
+        if init == "copy":
+            copied = min(channels, self.conv_in.in_channels)
+            with torch.no_grad():
+                model.conditioning_conv_in.weight[:, :copied] = self.conv_in.weight[:, :copied]
         trainable = {name: p.requires_grad for name, p in self.named_parameters()}
         for name, parameter in model.named_parameters():
             parameter.requires_grad_(trainable.get(name, True))

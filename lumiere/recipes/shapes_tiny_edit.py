@@ -31,12 +31,12 @@ from . import run_stages
 from .shapes_tiny import DATASETS, RESOLUTION, VALIDATION
 
 STAGES = ("data", "edit", "export")
-EDIT_STEPS = 1500
+EDIT_STEPS = 3000
 
 
 def edit_config(workdir: Path, **overrides) -> TrainConfig:
     values = dict(
-        pretrained=str(DEFAULT_MODEL_DIR), conditioning=True, train_spatial=True,
+        pretrained=str(DEFAULT_MODEL_DIR), conditioning=True, conditioning_init="copy", train_spatial=True,
         train_data=f"{workdir / 'clips'},{workdir / 'axis-clips'}", output_dir=str(workdir / "edit"),
         num_frames=16, frame_stride=2, resolution=RESOLUTION, train_batch_size=4, max_train_steps=EDIT_STEPS,
         # Lower than the temporal stages' 5e-4: the 2D weights train too, and text-to-video

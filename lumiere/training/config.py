@@ -21,7 +21,7 @@ import yaml
 
 from ..conditioning import DEFAULT_MASK_MIX, parse_mask_mix
 from ..files import write_text
-from ..models.space_time_unet import TemporalOptions
+from ..models.space_time_unet import CONDITIONING_INITS, TemporalOptions
 from ..validation import check_finite, check_frame_correlation, check_int, finite_float, seed_int
 
 PREDICTION_TYPES = ("auto", "v_prediction", "epsilon")
@@ -143,7 +143,8 @@ class TrainConfig(TemporalOptions):
         False,
         "Video mode: train a conditional model, whose U-Net also reads a masked copy of the clip and its mask "
         "(image-to-video, inpainting, cinemagraphs); a U-Net without that input gets it "
-        "(SpaceTimeUNet.with_conditioning), zero at first, and it trains with the temporal layers.",
+        "(SpaceTimeUNet.with_conditioning, started as conditioning_init says), and it trains with the temporal "
+        "layers.",
     )
     mask_mix: list[str] = _option(
         list(DEFAULT_MASK_MIX),
@@ -154,6 +155,13 @@ class TrainConfig(TemporalOptions):
         0.0,
         "With conditioning: augmentation, Gaussian noise on the known pixels with a standard deviation drawn per "
         "clip in [0, this] (0: none).",
+    )
+    conditioning_init: str = _option(
+        "zero",
+        "With conditioning, for a U-Net without that input: how it starts. zero: the model predicts exactly what "
+        "it did; copy: the masked clip's channels start as conv_in's weights, so the known pixels read as part of "
+        "the sample and the model follows them far sooner (SpaceTimeUNet.with_conditioning).",
+        CONDITIONING_INITS,
     )
     # --- super-resolution training
     super_resolution_scale: int = _option(

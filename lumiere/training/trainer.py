@@ -129,7 +129,7 @@ def _load(config: TrainConfig) -> _Components:
     if config.from_scratch:
         unet = type(unet).from_config(unet.config)
     if config.conditioning and not unet.config.conditioning_channels:
-        unet = unet.with_conditioning()
+        unet = unet.with_conditioning(init=config.conditioning_init)
     return _Components(unet, parts["text_encoder"], parts["tokenizer"], parts["scheduler"], parts.get("vae"), source)
 
 
