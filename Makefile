@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 CONSTRAINT_FLAGS := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 
 .DEFAULT_GOAL := help
-.PHONY: help install lint test test-slow demo bench train-default clean
+.PHONY: help install lint test test-slow test-browser app demo bench train-default clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  %-10s %s\n", $$1, $$2 }'
@@ -41,6 +41,12 @@ test: install ## Run the fast tests (everything not marked slow)
 
 test-slow: install ## Run the tests marked slow
 	$(PYTHON) -m pytest -n 2 -q -m slow
+
+test-browser: install ## Run the app in headless Chromium (Debian's chromium) and save docs/app screenshots
+	LUMIERE_SCREENSHOTS=docs/app $(PYTHON) -m pytest -q -m slow tests/test_app_browser.py -rs
+
+app: install ## Start the local web app on 127.0.0.1 (Gradio), on the shipped models
+	$(VENV)/bin/lumiere app
 
 demo: install ## Run examples/demo.py, one editing example (inpainting) and the cascade (base, then super-resolution)
 	$(PYTHON) examples/demo.py --overwrite

@@ -10,8 +10,10 @@ output unless given ``--overwrite`` (docs/reliability.md).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -180,6 +182,25 @@ def build_parser() -> argparse.ArgumentParser:
         )  # fmt: skip
         command.add_argument("--soft-mask", dest="binarize_mask", action="store_false", help="keep grey mask values")
 
+    app = commands.add_parser("app", help="a local web app for every pipeline (Gradio: pip install 'lumiere[app]')")
+    app.add_argument(
+        "--model", type=_existing_dir, default=None, help="text-to-video pipeline folder (default: shapes-tiny)"
+    )
+    app.add_argument(
+        "--edit-model", type=_existing_dir, default=None,
+        help="conditional pipeline folder for image-to-video, inpainting, cinemagraphs (default: shapes-tiny-edit)",
+    )  # fmt: skip
+    app.add_argument(
+        "--upscale-model", type=_existing_dir, default=None,
+        help="super-resolution pipeline folder (default: shapes-ssr)",
+    )  # fmt: skip
+    app.add_argument("--host", default="127.0.0.1", help="address to serve on (default: this machine only)")
+    app.add_argument("--port", type=int, default=None, help="default: the first free port from 7860")
+    app.add_argument(
+        "--workdir", type=Path, default=None, help="folder for inputs and results (default: a new temporary folder)"
+    )
+    app.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
+
     train = commands.add_parser(
         "train", help="train a video (or text-to-image) model; also: accelerate launch -m lumiere.train",
         description="Options come from --config FILE.yaml, overridden by flags; docs/training.md explains each.",
@@ -239,6 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _make_dataset(args)
         if args.command == "eval":
             return _eval(args)
+        if args.command == "app":
+            return _app(args)
         return _generate(args)
     except ValueError as error:  # our input validation: name the value, no traceback
         _fail(parser, args, error, 2)
@@ -308,8 +331,32 @@ def _inflate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _generate(args: argparse.Namespace) -> int:
-    """``generate`` and the editing commands: load, sample, write the clip and its sheet."""
+def parse_command(argv: Sequence[str]) -> argparse.Namespace:
+    """``argv`` parsed as the command line parses it; bad input is a ValueError carrying
+    the one line the command line would print (for callers that must not exit)."""
+    parser = build_parser()
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors):
+            return parser.parse_args(argv)
+    except SystemExit:
+        raise ValueError(errors.getvalue().strip().splitlines()[-1].partition("error: ")[2]) from None
+
+
+def _from_pretrained(cls: type, folder: Path, dtype: str, device: object) -> object:
+    import torch
+
+    return cls.from_pretrained(folder, dtype=getattr(torch, dtype)).to(device)
+
+
+def generate_from_args(
+    args: argparse.Namespace, load: Callable = _from_pretrained, callback: Callable | None = None
+) -> tuple[str, str]:
+    """``generate`` and the editing commands: load, sample, write the clip and its sheet.
+
+    ``load(cls, folder, dtype, device)`` returns a pipeline (e.g. from a cache);
+    ``callback`` is passed to every pipeline call as ``callback_on_step_end``. Returns the
+    paths of the clip and its contact sheet."""
     if args.out.suffix.lower() not in (".mp4", ".gif"):
         raise ValueError(f"--out {str(args.out)!r} must end in .mp4 or .gif")
     sheet_path = args.out.with_suffix(".png")
@@ -351,26 +398,27 @@ def _generate(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     kind = "edit" if conditional else "super-resolution" if args.command == "upscale" else "text-to-video"
     model = args.model if args.model is not None else default_model_dir(kind=kind)
-    pipe = cls.from_pretrained(model, dtype=getattr(torch, args.dtype)).to(device)
+    pipe = load(cls, model, args.dtype, device)
+    style = contextlib.nullcontext()
     if getattr(args, "style", None) is not None:
         from .stylize import stylize
 
-        stylize(pipe, args.style, args.style_scale)
+        style = stylize(pipe, args.style, args.style_scale)  # undone after sampling: ``load`` may share the pipe
     upscaler = None
     if getattr(args, "upscale", False):  # loaded before minutes of sampling, so a bad folder fails first
-        upscaler = pipelines.LumiereSuperResolutionPipeline.from_pretrained(
-            args.upscale_model or default_model_dir(kind="super-resolution"), dtype=getattr(torch, args.dtype)
-        ).to(device)  # fmt: skip
+        upscale_model = args.upscale_model or default_model_dir(kind="super-resolution")
+        upscaler = load(pipelines.LumiereSuperResolutionPipeline, upscale_model, args.dtype, device)
     sampling = dict(
         num_inference_steps=args.steps, negative_prompt=args.negative_prompt, autocast=args.autocast,
         check_memory=args.check_memory, window_size=args.window_size, window_stride=args.window_stride,
-        window_weighting=args.window_weighting,
+        window_weighting=args.window_weighting, callback_on_step_end=callback,
     )  # fmt: skip
-    frames = pipe(
-        *positional, **options, **sampling, height=args.height, width=args.width,
-        guidance_scale=_guidance(args, args.model, kind),
-        generator=torch.Generator(device="cpu").manual_seed(args.seed),
-    ).frames[0]  # fmt: skip
+    with style:
+        frames = pipe(
+            *positional, **options, **sampling, height=args.height, width=args.width,
+            guidance_scale=_guidance(args, args.model, kind),
+            generator=torch.Generator(device="cpu").manual_seed(args.seed),
+        ).frames[0]  # fmt: skip
     if upscaler is not None:
         frames = upscaler(
             frames, args.prompt, **_noise_level(args), **sampling,
@@ -378,7 +426,11 @@ def _generate(args: argparse.Namespace) -> int:
             generator=torch.Generator(device="cpu").manual_seed(args.seed),
         ).frames[0]  # fmt: skip
     video = save_video(frames, args.out, fps=args.fps, overwrite=args.overwrite)
-    sheet = save_contact_sheet(frames, sheet_path, overwrite=args.overwrite)
+    return video, save_contact_sheet(frames, sheet_path, overwrite=args.overwrite)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    video, sheet = generate_from_args(args)
     print(f"wrote {video} and {sheet}")
     return 0
 
@@ -410,6 +462,23 @@ def _read_mask(path: Path):
     if path.suffix.lower() in (".mp4", ".gif", ".webm", ".mov", ".avi", ".mkv"):
         return read_video(path, "mask")[..., 0]
     return read_image(path, "mask", grey=True)
+
+
+def _app(args: argparse.Namespace) -> int:
+    if args.port is not None and not 1 <= args.port <= 65535:
+        raise ValueError(f"--port {args.port} is not a port; use 1-65535, or leave it out for the first free one")
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise ValueError("lumiere app needs Gradio: pip install 'lumiere[app]'") from None
+    from .app import Studio, launch
+
+    resolve_device(args.device)
+    models = {"text-to-video": args.model, "edit": args.edit_model, "super-resolution": args.upscale_model}
+    studio = Studio(args.workdir, {kind: folder for kind, folder in models.items() if folder}, args.device)
+    print(f"lumiere app: results in {studio.workdir}; Ctrl+C stops it", flush=True)
+    launch(studio, args.port, args.host)
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:

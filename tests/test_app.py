@@ -1,0 +1,154 @@
+"""The web app (lumiere.app): its engine and argv builders called directly, then the Gradio
+server through gradio_client (generation, bad input, the queue, cancelling)."""
+
+from __future__ import annotations
+
+import shlex
+import socket
+import time
+
+import numpy as np
+import pytest
+
+from lumiere.app import Cancelled, Studio, cinemagraph_argv, inpaint_argv, painted_mask, text_to_video_argv
+from lumiere.cli import main
+from lumiere.video import read_image, read_video, save_video
+
+FAST = ["--steps", "2"]
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    return Studio(tmp_path_factory.mktemp("app"))
+
+
+def _editor(size=32, box=(8, 20)):
+    """An ImageEditor value: a grey background with a white stroke painted on its layer."""
+    background = np.full((size, size, 4), 90, dtype=np.uint8)
+    layer = np.zeros((size, size, 4), dtype=np.uint8)
+    layer[box[0] : box[1], box[0] : box[1]] = 255
+    return {"background": background, "layers": [layer], "composite": background}
+
+
+def test_a_run_writes_the_clip_and_shows_code_that_makes_the_same_clip(studio, tmp_path, monkeypatch):
+    result = studio.run([*text_to_video_argv(studio, "a red circle moving right", 16), *FAST, "--seed", "3"])
+    frames = read_video(result.video)
+    assert frames.shape == (16, 32, 32, 3) and read_image(result.sheet).ndim == 3
+    assert result.seed == 3
+    assert result.command == "lumiere generate 'a red circle moving right' --frames 16 --steps 2 --seed 3"
+
+    monkeypatch.chdir(tmp_path)
+    exec(compile(result.python, "snippet", "exec"), {})
+    assert np.array_equal(read_video(tmp_path / "clip.mp4"), frames)
+    assert main([*shlex.split(result.command)[1:], "--out", "cli.mp4"]) == 0  # the command line makes it too
+    assert np.array_equal(read_video(tmp_path / "cli.mp4"), frames)
+
+
+def test_painted_masks_become_white_regions_and_the_code_reads_them(studio, tmp_path, monkeypatch):
+    image, mask = painted_mask(_editor())
+    assert image.shape == (32, 32, 3) and (image == 90).all()
+    assert mask.dtype == np.uint8 and mask.sum() == 12 * 12 * 255 and mask[8:20, 8:20].min() == 255
+    argv = cinemagraph_argv(studio, _editor(), "a red square moving left", 16)
+    assert argv[0] == "cinemagraph" and (read_image(argv[2], grey=True) == mask).all()
+    result = studio.run([*argv, *FAST])
+    monkeypatch.chdir(tmp_path)
+    exec(compile(result.python, "snippet", "exec"), {})
+    assert np.array_equal(read_video(tmp_path / "clip.mp4"), read_video(result.video))
+
+    with pytest.raises(ValueError, match="mask: upload an image"):
+        painted_mask(None, "mask")
+    save_video(np.zeros((16, 32, 32, 3), np.uint8), tmp_path / "in.mp4")
+    argv = inpaint_argv(studio, str(tmp_path / "in.mp4"), _editor(), "a red square moving left")
+    assert (read_image(argv[2], grey=True) == mask).all()
+
+
+def test_bad_input_is_a_one_line_value_error_and_leaves_nothing(studio):
+    before = set(studio.workdir.iterdir())
+    with pytest.raises(ValueError, match="num_frames=7 must be a positive multiple of 2; nearest valid: 6 or 8"):
+        studio.run(["generate", "a red circle moving right", "--frames", "7", *FAST])
+    with pytest.raises(ValueError, match="^argument --steps: invalid int value: 'abc'$"):
+        studio.run(["generate", "a red circle moving right", "--steps", "abc"])
+    with pytest.raises(ValueError, match="must start with a generating command"):
+        studio.run(["train"])
+    with pytest.raises(ValueError, match="prompt: nothing given"):
+        text_to_video_argv(studio, " ", 16)
+    assert set(studio.workdir.iterdir()) == before
+
+
+def test_cancel_stops_the_sessions_run_at_the_next_step_and_frees_the_studio(studio):
+    assert not studio.cancel("someone")  # nothing runs
+
+    def progress(step, steps):
+        assert not studio.cancel("another session")
+        if step == 1:
+            assert studio.cancel("me")
+
+    with pytest.raises(Cancelled, match="cancelled at step 2 of 10"):
+        studio.run(["generate", "a red circle moving right", "--steps", "10"], "me", progress)
+    assert studio.run(["generate", "a red circle moving right", *FAST], "me").video
+
+
+def test_the_cli_refuses_a_bad_port_in_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["app", "--port", "70000"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        "lumiere app: error: --port 70000 is not a port; use 1-65535, or leave it out for the first free one\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def server(studio):
+    pytest.importorskip("gradio")
+    from gradio_client import Client
+
+    from lumiere.app import launch
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = launch(studio, port, block=False)
+    yield lambda: Client(f"http://127.0.0.1:{port}/", verbose=False)
+    app.close()
+
+
+def _path(video) -> str:
+    """A Video output as gradio_client returns it: a path, or a dict holding one."""
+    return video["video"] if isinstance(video, dict) else video
+
+
+def test_the_server_generates_and_reports_bad_input(server):
+    from gradio_client.exceptions import AppError
+
+    client = server()
+    video, sheet, files, info = client.predict(
+        "a red circle moving right", 16, False, 2, 3.0, 7, api_name="/text_to_video"
+    )
+    assert read_video(_path(video)).shape == (16, 32, 32, 3)
+    assert read_image(sheet).ndim == 3 and len(files) == 2
+    assert "lumiere generate 'a red circle moving right' --frames 16 --steps 2 --guidance 3.0 --seed 7" in info
+    with pytest.raises(AppError, match="prompt: nothing given"):
+        client.predict("", 16, False, 2, 3.0, 7, api_name="/text_to_video")
+    with pytest.raises(AppError, match="num_frames=9 must be a positive multiple of 2; nearest valid: 8 or 10"):
+        client.predict("a red circle", 9, False, 2, 3.0, 7, api_name="/text_to_video")
+    # It keeps serving.
+    assert client.predict("a blue square moving up", 8, False, 2, 3.0, 1, api_name="/text_to_video")[0]
+
+
+def test_the_queue_runs_concurrent_requests_and_cancel_frees_the_worker(server, studio):
+    clients = [server() for _ in range(5)]
+    jobs = [c.submit("a red circle moving right", 16, False, 2, 3.0, i, api_name="/text_to_video")
+            for i, c in enumerate(clients)]  # fmt: skip
+    results = [job.result(timeout=300) for job in jobs]
+    assert len({_path(r[0]) for r in results}) == 5
+
+    # A long run cancelled from its own session stops, and the next request runs.
+    long, other = server(), server()
+    job = long.submit("a red circle moving right", 16, False, 100, 3.0, 0, api_name="/text_to_video")
+    deadline = time.monotonic() + 60
+    while studio._running is None and time.monotonic() < deadline:  # until it holds the worker
+        time.sleep(0.05)
+    assert long.predict(api_name="/cancel") == "cancelled: it stops at its next step"
+    with pytest.raises(Exception, match="cancelled at step"):
+        job.result(timeout=120)
+    assert other.predict("a red circle moving right", 16, False, 2, 3.0, 0, api_name="/text_to_video")[0]
