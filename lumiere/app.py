@@ -368,7 +368,7 @@ def build_app(studio: Studio) -> Any:
         return gr.Textbox(label="prompt", value=value, elem_id=f"{name}-prompt")
 
     frames = dict(minimum=8, maximum=64, value=16, step=8, label="frames")
-    with gr.Blocks(title="lumiere") as app:
+    with gr.Blocks(title="lumiere", analytics_enabled=False) as app:  # offline: nothing is sent anywhere
         gr.Markdown("# lumiere\nLumiere-style space-time U-Net video diffusion, on this machine. "
                     "One generation runs at a time; others wait in the queue.")  # fmt: skip
         last = gr.State(None)  # the path of this session's latest clip, for the editing tabs

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shlex
 import socket
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -86,6 +88,11 @@ def test_cancel_stops_the_sessions_run_at_the_next_step_and_frees_the_studio(stu
     with pytest.raises(Cancelled, match="cancelled at step 2 of 10"):
         studio.run(["generate", "a red circle moving right", "--steps", "10"], "me", progress)
     assert studio.run(["generate", "a red circle moving right", *FAST], "me").video
+
+
+def test_gradio_is_imported_only_when_the_app_is_built():
+    code = "import sys, lumiere, lumiere.cli, lumiere.app, lumiere.pipelines; assert 'gradio' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_the_cli_refuses_a_bad_port_in_one_line(capsys):
