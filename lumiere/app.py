@@ -41,6 +41,7 @@ PIPELINES = {
     "edit": "LumiereVideoToVideoPipeline",
     "upscale": "LumiereSuperResolutionPipeline",
 }
+NO_KEYFRAMES = "one mask for every frame (no keyframes): the one painted when you press the button"
 KINDS = {"animate": "edit", "inpaint": "edit", "cinemagraph": "edit", "upscale": "super-resolution"}
 
 
@@ -75,6 +76,8 @@ class Studio:
                  device: str | None = None) -> None:  # fmt: skip
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="lumiere-app-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.inputs = self.workdir / "inputs"  # what the page uploads or paints, one new folder each
+        self.inputs.mkdir(exist_ok=True)
         self.models = {kind: Path(folder) for kind, folder in (models or {}).items()}
         self.device = device
         self._pipes: dict[tuple, Any] = {}
@@ -95,8 +98,7 @@ class Studio:
 
     def save_image(self, image: np.ndarray, name: str) -> Path:
         """An ``(H, W, 3)`` or ``(H, W)`` uint8 array as a PNG input file of the next job."""
-        (self.workdir / "inputs").mkdir(exist_ok=True)
-        path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.workdir / "inputs")) / f"{name}.png"
+        path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.inputs)) / f"{name}.png"
         with atomic_file(path) as temporary:
             PIL.Image.fromarray(np.asarray(image, dtype=np.uint8)).save(temporary, format="PNG")
         return path
@@ -261,9 +263,34 @@ def image_to_video_argv(studio: Studio, image: np.ndarray | None, prompt: str, f
             int(frames)]  # fmt: skip
 
 
-def inpaint_argv(studio: Studio, video: str | None, editor: dict | None, prompt: str) -> list:
-    _, mask = painted_mask(editor, "mask")
-    return ["inpaint", _given(video, "video"), studio.save_image(mask, "mask"), _given(prompt, "prompt")]
+def keyframe_masks(keyframes: dict[int, np.ndarray], num_frames: int) -> np.ndarray:
+    """Masks ``(F, H, W)`` from masks painted on some frames: each frame takes the mask of
+    the latest keyframe at or before it (frames before the first keyframe take the first's)."""
+    if not keyframes:
+        raise ValueError("keyframes: none painted")
+    frames = sorted(keyframes)
+    if frames[-1] >= num_frames or frames[0] < 0:
+        raise ValueError(f"keyframes {frames} must be frames of the video, 0 to {num_frames - 1}")
+    held = [keyframes[max([k for k in frames if k <= f], default=frames[0])] for f in range(num_frames)]
+    return np.stack(held)
+
+
+def inpaint_argv(
+    studio: Studio, video: str | None, editor: dict | None, prompt: str, keyframes: dict | None = None
+) -> list:
+    """One mask for every frame (the painted one), or with ``keyframes`` (``{frame: (H, W)
+    mask}``) one per frame, as an MP4 the command reads as a mask video (its compression
+    moves values by a few levels, far from the 0.5 threshold masks are binarized at)."""
+    video = _given(video, "video")
+    if keyframes:
+        from .video import export_to_mp4, read_video
+
+        masks = keyframe_masks(keyframes, len(read_video(video)))
+        folder = Path(tempfile.mkdtemp(prefix="mask-", dir=studio.inputs))
+        mask = export_to_mp4(np.repeat(masks[..., None], 3, axis=-1), folder / "mask.mp4")
+    else:
+        mask = studio.save_image(painted_mask(editor, "mask")[1], "mask")
+    return ["inpaint", video, mask, _given(prompt, "prompt")]
 
 
 def cinemagraph_argv(studio: Studio, editor: dict | None, prompt: str, frames: int) -> list:
@@ -339,10 +366,20 @@ def build_app(studio: Studio) -> Any:
 
         return handle
 
-    def first_frame(video: str | None) -> Any:
+    def frame_of(video: str | None, frame: float) -> Any:
         from .video import read_video
 
-        return None if video is None else read_video(video)[0]
+        if video is None:
+            return None
+        frames = read_video(video)
+        return frames[min(int(frame), len(frames) - 1)]
+
+    def add_keyframe(keyframes: dict, frame: float, editor: dict | None) -> tuple[dict, str]:
+        try:
+            keyframes = {**keyframes, int(frame): painted_mask(editor, "mask")[1]}
+        except ValueError as error:
+            raise gr.Error(str(error)) from None
+        return keyframes, f"keyframes (each mask holds until the next): {', '.join(map(str, sorted(keyframes)))}"
 
     events = []
 
@@ -385,10 +422,18 @@ def build_app(studio: Studio) -> Any:
             action("animate", "edit", image_to_video_argv, [image, prompt, gr.Slider(**frames)])
         with gr.Tab("inpainting"):
             video = video_input("video")
-            editor = mask_editor("paint the region to regenerate (one mask for every frame)", "inpaint")
-            video.change(first_frame, video, editor)
+            frame = gr.Slider(0, 63, value=0, step=1, label="frame shown for painting", elem_id="inpaint-frame")
+            editor = mask_editor("paint the region to regenerate", "inpaint")
+            with gr.Row():
+                add = gr.Button("keep this mask from this frame on (a keyframe)", elem_id="inpaint-keyframe")
+                clear = gr.Button("clear the keyframes")
+            keyframes = gr.State({})
+            listing = gr.Markdown(NO_KEYFRAMES)
+            gr.on([video.change, frame.change], frame_of, [video, frame], editor)
+            add.click(add_keyframe, [keyframes, frame, editor], [keyframes, listing])
+            clear.click(lambda: ({}, NO_KEYFRAMES), None, [keyframes, listing])
             prompt = prompt_box("a red square moving left", "inpaint")
-            action("inpaint", "edit", inpaint_argv, [video, editor, prompt])
+            action("inpaint", "edit", inpaint_argv, [video, editor, prompt, keyframes])
         with gr.Tab("cinemagraph"):
             editor = mask_editor("upload an image, paint the region to animate", "cinemagraph")
             prompt = prompt_box("a red square moving left", "cinemagraph")

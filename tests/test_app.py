@@ -8,12 +8,21 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lumiere.app import Cancelled, Studio, cinemagraph_argv, inpaint_argv, painted_mask, text_to_video_argv
-from lumiere.cli import main
+from lumiere.app import (
+    Cancelled,
+    Studio,
+    cinemagraph_argv,
+    inpaint_argv,
+    keyframe_masks,
+    painted_mask,
+    text_to_video_argv,
+)
+from lumiere.cli import _read_mask, main
 from lumiere.video import read_image, read_video, save_video
 
 FAST = ["--steps", "2"]
@@ -62,6 +71,23 @@ def test_painted_masks_become_white_regions_and_the_code_reads_them(studio, tmp_
     save_video(np.zeros((16, 32, 32, 3), np.uint8), tmp_path / "in.mp4")
     argv = inpaint_argv(studio, str(tmp_path / "in.mp4"), _editor(), "a red square moving left")
     assert (read_image(argv[2], grey=True) == mask).all()
+
+
+def test_keyframe_masks_hold_until_the_next_keyframe_and_reach_the_pipeline(studio, tmp_path):
+    first, later = np.zeros((32, 32), np.uint8), np.zeros((32, 32), np.uint8)
+    first[:8], later[-8:] = 255, 255
+    masks = keyframe_masks({2: first, 5: later}, 8)
+    assert [int(m[0, 0] > 0) for m in masks] == [1, 1, 1, 1, 1, 0, 0, 0]  # before 2: the first keyframe's
+    assert (masks[5:, -1] == 255).all()
+    with pytest.raises(ValueError, match=r"keyframes \[2, 9\] must be frames of the video, 0 to 7"):
+        keyframe_masks({2: first, 9: later}, 8)
+
+    save_video(np.zeros((16, 32, 32, 3), np.uint8), tmp_path / "in.mp4")
+    argv = inpaint_argv(studio, str(tmp_path / "in.mp4"), None, "a red square moving left", {0: first, 8: later})
+    assert argv[2].endswith(".mp4")
+    assert np.array_equal(_read_mask(Path(argv[2])) > 127, keyframe_masks({0: first, 8: later}, 16) > 127)
+    result = studio.run([*argv, *FAST])
+    assert read_video(result.video).shape == (16, 32, 32, 3) and "read_video(" in result.python
 
 
 def test_bad_input_is_a_one_line_value_error_and_leaves_nothing(studio):
