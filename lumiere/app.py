@@ -357,7 +357,7 @@ def build_app(studio: Studio) -> Any:
             try:
                 sampled = ["--steps", int(steps), "--guidance", float(guidance), "--seed", int(seed)]
                 argv = [*build(studio, *inputs), *sampled]
-                result = studio.run(argv, session, lambda i, n: progress((i, n), desc="denoising"))
+                result = studio.run(argv, session, lambda i, n: progress((i, n), desc="denoising", unit="steps"))
             except (ValueError, OSError, FloatingPointError, Cancelled) as error:
                 raise gr.Error(str(error).strip().splitlines()[0]) from None
             info = (f"**seed** {result.seed}\n\n**command line**\n```bash\n{result.command}\n```\n\n"

@@ -179,8 +179,10 @@ def test_the_queue_runs_concurrent_requests_and_cancel_frees_the_worker(server, 
     long, other = server(), server()
     job = long.submit("a red circle moving right", 16, False, 100, 3.0, 0, api_name="/text_to_video")
     deadline = time.monotonic() + 60
-    while studio._running is None and time.monotonic() < deadline:  # until it holds the worker
+    while not job.status().progress_data and time.monotonic() < deadline:  # until it reports steps
         time.sleep(0.05)
+    (progress,) = job.status().progress_data  # the page's progress bar, fed by the step callback
+    assert progress.unit == "steps" and progress.length == 100 and 1 <= progress.index <= 100
     assert long.predict(api_name="/cancel") == "cancelled: it stops at its next step"
     with pytest.raises(Exception, match="cancelled at step"):
         job.result(timeout=120)
