@@ -398,7 +398,7 @@ def build_app(studio: Studio) -> Any:
         return video
 
     def mask_editor(label: str, name: str) -> Any:
-        brush = gr.Brush(colors=["#ffffff"], default_size=12)
+        brush = gr.Brush(colors=[("#ff3366", 0.55)], color_mode="fixed", default_size=12)  # see-through
         return gr.ImageEditor(label=label, type="numpy", layers=False, brush=brush, elem_id=f"{name}-editor")
 
     def prompt_box(value: str, name: str) -> Any:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,27 @@ def test_gradio_is_imported_only_when_the_app_is_built():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_lumiere_app_serves_the_page(tmp_path):
+    pytest.importorskip("gradio")
+    port = _free_port()
+    command = [sys.executable, "-m", "lumiere.cli", "app", "--port", str(port), "--workdir", str(tmp_path / "work")]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, page = time.monotonic() + 120, None
+        while page is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    page = response.read().decode()
+            except OSError:
+                time.sleep(0.5)
+        assert page is not None, f"no page; exit code {server.poll()}"
+        assert '"title":"lumiere"' in page.replace(" ", "")  # the app's config, which the page renders
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert f"results in {tmp_path / 'work'}" in output
+
+
 def test_the_cli_refuses_a_bad_port_in_one_line(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["app", "--port", "70000"])
@@ -130,6 +152,12 @@ def test_the_cli_refuses_a_bad_port_in_one_line(capsys):
     )
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
 def server(studio):
     pytest.importorskip("gradio")
@@ -137,11 +165,8 @@ def server(studio):
 
     from lumiere.app import launch
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    app = launch(studio, port, block=False)
-    yield lambda: Client(f"http://127.0.0.1:{port}/", verbose=False)
+    app = launch(studio, _free_port(), block=False)
+    yield lambda: Client(app.local_url, verbose=False)
     app.close()
 
 
