@@ -24,6 +24,10 @@ class LumiereImageToVideoPipeline(LumiereConditionalPipeline):
     r"""Animate an image: ``num_frames`` whose first is the image. Components as
     [`LumierePipeline`]; the U-Net needs a conditioning input (``shapes-tiny-edit``)."""
 
+    # Measured on shapes-tiny-edit: guiding on the image too brings frame 0 closer (23.5
+    # against 22.4 dB, unseen) with the same motion (93.8%) and direction (6 of 6).
+    DEFAULTS = {"conditioning_guidance": True}
+
     @torch.no_grad()
     def __call__(
         self, image: Any, prompt: str | list[str] | None = None, num_frames: int = 16, **options: Any
@@ -38,7 +42,8 @@ class LumiereImageToVideoPipeline(LumiereConditionalPipeline):
             options: [`LumierePipeline`]'s sampling arguments by name (``height``, ``width``,
                 ``num_inference_steps``, ``guidance_scale``, ``generator``, ``output_type``,
                 ...) and the conditioning options of [`LumiereConditionalPipeline`]
-                (``conditioning_guidance``, ``conditioning_noise``, ``paste_known``).
+                (``conditioning_guidance``, True by default here; ``conditioning_noise``,
+                ``paste_known``).
 
         Returns:
             [`LumierePipelineOutput`] or ``(frames,)``.

@@ -22,9 +22,8 @@ class LumiereInpaintPipeline(LumiereConditionalPipeline):
     r"""Regenerate the masked region of a video. Components as [`LumierePipeline`]; the
     U-Net needs a conditioning input (``shapes-tiny-edit``)."""
 
-    # Measured on shapes-tiny-edit: guiding on the conditioning too keeps the inpainted
-    # object on its track (86.7% of masked frames within 2 px, unseen, against 77.3%).
-    DEFAULTS = {"conditioning_guidance": True}
+    # conditioning_guidance stays False: on shapes-tiny-edit it keeps the known pixels closer
+    # (27.8 against 26.0 dB outside the box, unseen) with the same 89.8% of centroids within 2 px.
 
     @torch.no_grad()
     def __call__(
@@ -43,7 +42,7 @@ class LumiereInpaintPipeline(LumiereConditionalPipeline):
                 (that is text-to-video).
             prompt: the text (or ``prompt_embeds`` in ``options``).
             options: as [`LumiereImageToVideoPipeline`] (but ``conditioning_guidance``
-                defaults to True here), and ``binarize_mask``.
+                defaults to False here), and ``binarize_mask``.
 
         Returns:
             [`LumierePipelineOutput`] or ``(frames,)``.

@@ -31,7 +31,7 @@ from . import run_stages
 from .shapes_tiny import DATASETS, RESOLUTION, VALIDATION
 
 STAGES = ("data", "edit", "export")
-EDIT_STEPS = 3000
+EDIT_STEPS = 2500
 
 
 def edit_config(workdir: Path, **overrides) -> TrainConfig:
