@@ -172,25 +172,24 @@ def test_cinemagraph_moves_only_inside_the_region(cinemagraph):
         cinemagraph(image, torch.ones(SIZE, SIZE), "a circle", FRAMES, **RUN)
 
 
-def test_inpainting_guides_on_the_conditioning_by_default_and_the_others_do_not(i2v, inpaint, cinemagraph):
+def test_image_to_video_and_cinemagraphs_guide_on_the_conditioning_by_default_and_inpainting_does_not(
+    i2v, inpaint, cinemagraph
+):
     """The defaults measured best per application (docs/editing.md)."""
-    assert inpaint.check_options({})["conditioning_guidance"] is True
-    assert inpaint.check_options({"conditioning_guidance": False})["conditioning_guidance"] is False
-    assert i2v.check_options({})["conditioning_guidance"] is False
-    assert cinemagraph.check_options({})["conditioning_guidance"] is False
-    mask = torch.zeros(SIZE, SIZE)
-    mask[4:12, 4:12] = 1
-    default = inpaint(_video(), mask, "a circle", generator=_seed(), **RUN).frames
-    explicit = inpaint(_video(), mask, "a circle", generator=_seed(), conditioning_guidance=True, **RUN).frames
-    text_only = inpaint(_video(), mask, "a circle", generator=_seed(), conditioning_guidance=False, **RUN).frames
+    assert i2v.check_options({})["conditioning_guidance"] is True
+    assert i2v.check_options({"conditioning_guidance": False})["conditioning_guidance"] is False
+    assert cinemagraph.check_options({})["conditioning_guidance"] is True
+    assert inpaint.check_options({})["conditioning_guidance"] is False
+    default = i2v(_image(), "a circle", FRAMES, generator=_seed(), **RUN).frames
+    explicit = i2v(_image(), "a circle", FRAMES, generator=_seed(), conditioning_guidance=True, **RUN).frames
+    text_only = i2v(_image(), "a circle", FRAMES, generator=_seed(), conditioning_guidance=False, **RUN).frames
     assert torch.equal(default, explicit) and (default - text_only).abs().max() > 1e-4
 
 
-def test_conditioning_guidance_and_noise_change_the_output(i2v):
+def test_conditioning_noise_changes_the_output_repeatably(i2v):
     plain = i2v(_image(), "a circle", FRAMES, generator=_seed(), **RUN).frames
-    guided = i2v(_image(), "a circle", FRAMES, generator=_seed(), conditioning_guidance=True, **RUN).frames
     noised = i2v(_image(), "a circle", FRAMES, generator=_seed(), conditioning_noise=0.3, **RUN).frames
-    assert (guided - plain).abs().max() > 1e-4 and (noised - plain).abs().max() > 1e-4
+    assert (noised - plain).abs().max() > 1e-4
     assert torch.equal(
         noised, i2v(_image(), "a circle", FRAMES, generator=_seed(), conditioning_noise=0.3, **RUN).frames
     )
