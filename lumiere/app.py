@@ -29,7 +29,7 @@ import numpy as np
 import PIL.Image
 
 from .assets import STYLE_DIRS
-from .cli import _from_pretrained, _guidance, _noise_level, generate_from_args, parse_command
+from .cli import _from_pretrained, _guidance, _noise_level, generate_from_args, parse_command, shipped_sampling
 from .files import atomic_file
 
 # The commands behind the tabs, and the pipeline class each one runs.
@@ -312,15 +312,6 @@ def upscale_argv(studio: Studio, video: str | None, prompt: str) -> list:
     return ["upscale", _given(video, "video"), _given(prompt, "prompt")]
 
 
-def _shipped_sampling(kind: str) -> dict:
-    """The shipped model's evaluated steps and guidance, the sliders' defaults."""
-    if kind == "super-resolution":
-        from .recipes.shapes_ssr import SAMPLING
-    else:
-        from .recipes.shapes_tiny import SAMPLING
-    return SAMPLING
-
-
 def build_app(studio: Studio) -> Any:
     """The Gradio ``Blocks`` of the app on ``studio``: one tab per application."""
     import gradio as gr
@@ -335,7 +326,7 @@ def build_app(studio: Studio) -> Any:
         return [video, sheet, files, info]
 
     def sampling(kind: str, name: str) -> list:
-        defaults = _shipped_sampling(kind)
+        defaults = shipped_sampling(kind)  # the sliders start at the shipped model's settings
         with gr.Accordion("sampling", open=False, elem_id=f"{name}-sampling"):
             with gr.Row():
                 steps = gr.Slider(

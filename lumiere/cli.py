@@ -441,11 +441,16 @@ def _guidance(args: argparse.Namespace, model: Path | None, kind: str) -> float:
         return args.guidance
     if model is not None:
         return 7.5
+    return shipped_sampling(kind)["guidance"]
+
+
+def shipped_sampling(kind: str) -> dict:
+    """The evaluated sampling settings (steps, guidance) of the shipped model of ``kind``."""
     if kind == "super-resolution":
         from .recipes.shapes_ssr import SAMPLING
     else:
         from .recipes.shapes_tiny import SAMPLING
-    return SAMPLING["guidance"]
+    return SAMPLING
 
 
 def _noise_level(args: argparse.Namespace) -> dict:
