@@ -97,7 +97,7 @@ class Studio:
         return self._pipes[(cls, *key)]
 
     def save_image(self, image: np.ndarray, name: str) -> Path:
-        """An ``(H, W, 3)`` or ``(H, W)`` uint8 array as a PNG input file of the next job."""
+        """An ``(H, W, 3)`` or ``(H, W)`` uint8 array as a PNG in a new folder under ``inputs``."""
         path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.inputs)) / f"{name}.png"
         with atomic_file(path) as temporary:
             PIL.Image.fromarray(np.asarray(image, dtype=np.uint8)).save(temporary, format="PNG")
@@ -125,15 +125,6 @@ class Studio:
             argv += ["--upscale-model", str(self.models["super-resolution"])]
         with self._lock:
             job = Path(tempfile.mkdtemp(prefix=f"{argv[0]}-", dir=self.workdir))  # new: nothing is overwritten
-            try:
-                args = parse_command([*argv, "--out", str(job / "clip.mp4")])
-            except ValueError:
-                job.rmdir()
-                raise
-            if self.device is not None and args.device is None:
-                args.device = self.device
-            self._running = session
-            self._cancel.clear()
 
             def callback(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
                 if self._cancel.is_set():
@@ -143,6 +134,11 @@ class Studio:
                 return {}
 
             try:
+                args = parse_command([*argv, "--out", str(job / "clip.mp4")])
+                if self.device is not None and args.device is None:
+                    args.device = self.device
+                self._running = session
+                self._cancel.clear()
                 video, sheet = generate_from_args(args, self.load, callback)
             except BaseException:
                 shutil.rmtree(job)  # nothing was published in it (writes are atomic)
