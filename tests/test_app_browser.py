@@ -54,9 +54,15 @@ def _screenshot(page, name: str) -> None:
 def _run(page, name: str, steps: int) -> np.ndarray:
     """Set the tab's steps, press its button, wait for the clip; its frames."""
     page.locator(f"#{name}-sampling").get_by_text("sampling").click()
-    steps_box = page.locator(f"#{name}-steps input[type=number]")
-    steps_box.fill(str(steps))
-    steps_box.press("Enter")
+    # The accordion mounts its sliders as it opens and a slider sets its own value as it
+    # mounts, so a value set too early is lost: set it until the slider and its box hold it.
+    shown = f"[...document.querySelectorAll('#{name}-steps input')].map(box => box.value)"
+    for _ in range(20):
+        page.locator(f"#{name}-steps input[type=range]").fill(str(steps))
+        page.wait_for_timeout(250)
+        if page.evaluate(shown) == [str(steps)] * 2:
+            break
+    assert page.evaluate(shown) == [str(steps)] * 2, f"the steps slider shows {page.evaluate(shown)}, not {steps}"
     page.locator(f"#{name}-run").click()
     page.wait_for_selector(f"#{name}-video video, .toast-body", timeout=180_000)
     toast = page.locator(".toast-body")
@@ -82,7 +88,16 @@ def test_a_cinemagraph_with_a_painted_region(page, tmp_path):
     PIL.Image.fromarray(case.clip[0]).resize((SHOWN, SHOWN), PIL.Image.NEAREST).save(image)
     page.get_by_role("tab", name="cinemagraph").click()
     editor = page.locator("#cinemagraph-editor")
+    zoom_label = editor.get_by_text("%").first
+    empty_canvas_zoom = zoom_label.inner_text()
     editor.locator("input[type=file]").set_input_files(str(image))
+    # The upload is shown when the editor re-fits its canvas to the image: until then the
+    # zoom is the empty canvas's, and strokes would land by the wrong geometry.
+    for _ in range(60):
+        if zoom_label.inner_text() != empty_canvas_zoom:
+            break
+        page.wait_for_timeout(250)
+    assert zoom_label.inner_text() != empty_canvas_zoom, "the uploaded image never showed in the editor"
     brush = editor.get_by_role("button", name="Brush", exact=True)
     brush.click()
     brush.click()  # the first click shows the tool's options; the second arms it
@@ -91,7 +106,7 @@ def test_a_cinemagraph_with_a_painted_region(page, tmp_path):
     region = cinemagraph_region(case)
     rows, cols = np.nonzero(region)
     canvas = editor.locator("canvas").first.bounding_box()
-    zoom = float(editor.get_by_text("%").first.inner_text().strip().rstrip("%")) / 100
+    zoom = float(zoom_label.inner_text().strip().rstrip("%")) / 100
     pixel = SHOWN * zoom / region.shape[0]  # screen px per 32-px image pixel
     left = canvas["x"] + canvas["width"] / 2 - SHOWN * zoom / 2
     top = canvas["y"] + canvas["height"] / 2 - SHOWN * zoom / 2
