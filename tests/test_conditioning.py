@@ -213,7 +213,7 @@ def test_conditional_training_lowers_the_loss_and_saves_a_conditional_model(tmp_
         pretrained=str(tmp_path / "t2i"), train_data=str(tmp_path / "clips"), output_dir=str(tmp_path / "run"),
         num_frames=4, resolution=16, max_train_steps=12, learning_rate=3e-3, lr_warmup_steps=0,
         checkpointing_steps=1000, report_to="none", seed=0, train_spatial=True, prediction_type="epsilon",
-        conditioning=True, mask_mix=("first_frame:1", "box:1"), conditioning_noise=0.1,
+        conditioning=True, mask_mix=("first_frame:1", "box:1"), conditioning_noise=0.1, known_loss_weight=4.0,
     )  # fmt: skip
     losses = train(config).losses
     first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4

@@ -25,6 +25,24 @@ def test_loss_targets_and_min_snr_weights(prediction_type):
     )
 
 
+def test_pixel_weights_are_normalised_per_sample():
+    scheduler = DDPMScheduler(prediction_type="epsilon")
+    clean, noise = torch.randn(2, 3, 4, 8, 8), torch.randn(2, 3, 4, 8, 8)
+    timesteps = torch.tensor([10, 500])
+    output = noise + torch.randn(2, 3, 4, 8, 8)
+    plain = diffusion_loss(output, clean, noise, timesteps, scheduler)
+    assert diffusion_loss(output, clean, noise, timesteps, scheduler, pixel_weight=torch.ones(2, 1, 4, 8, 8)) == (
+        pytest.approx(plain.item(), rel=1e-6)
+    )
+    known = torch.zeros(2, 1, 4, 8, 8)
+    known[:, :, 0] = 1  # frame 0 known
+    squared = (output - noise) ** 2
+    on_known, elsewhere = squared[:, :, :1].flatten(1).mean(1), squared[:, :, 1:].flatten(1).mean(1)
+    expected = ((4 * on_known * 1 + elsewhere * 3) / (4 * 1 + 3)).mean()  # one frame of four, weighed 4x
+    weighted = diffusion_loss(output, clean, noise, timesteps, scheduler, pixel_weight=1 + 3 * known)
+    assert weighted == pytest.approx(expected.item(), rel=1e-5)
+
+
 def test_learned_variance_channels_are_not_scored():
     scheduler = DDPMScheduler(prediction_type="epsilon")
     clean, noise = torch.randn(1, 3, 4, 8, 8), torch.randn(1, 3, 4, 8, 8)

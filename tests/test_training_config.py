@@ -45,6 +45,8 @@ def test_resolved_config_round_trips(tmp_path):
         ({"noise_frame_correlation": 1.0}, "noise_frame_correlation=1.0 is invalid"),
         ({"mode": "image", "noise_frame_correlation": 0.5}, "noise_frame_correlation=0.5 is invalid in mode='image'"),
         ({"timestep_bias_multiplier": -1.0}, "timestep_bias_multiplier=-1.0 is invalid"),
+        ({"known_loss_weight": 0.0}, "known_loss_weight=0 leaves a clip that is all known without a loss"),
+        ({"known_loss_weight": float("nan")}, "known_loss_weight must be a finite number; got nan"),
     ],
 )
 def test_invalid_values_are_named(values, message):

@@ -11,7 +11,9 @@ Stages, in order (each skips work already done, so rerunning continues a killed 
    the text-to-video model) and fine-tuned, every weight, on masked copies of the clips:
    masks drawn per clip from :data:`lumiere.conditioning.DEFAULT_MASK_MIX`, a tenth of
    them knowing nothing so that text-to-video stays.
-3. ``export``: the EMA weights in fp16, into ``lumiere/assets/shapes-tiny-edit``.
+3. ``known``: the ``edit`` model fine-tuned further with the loss on known pixels weighted
+   up (``known_loss_weight``), so that it redraws what it is given more faithfully.
+4. ``export``: the EMA weights of ``known`` in fp16, into ``lumiere/assets/shapes-tiny-edit``.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from ..training import TrainConfig, train
 from . import run_stages
 from .shapes_tiny import DATASETS, RESOLUTION, VALIDATION
 
-STAGES = ("data", "edit", "export")
+STAGES = ("data", "edit", "known", "export")
 EDIT_STEPS = 2500
+KNOWN_STEPS = 1000
+KNOWN_LOSS_WEIGHT = 4.0
 
 
 def edit_config(workdir: Path, **overrides) -> TrainConfig:
@@ -49,6 +53,14 @@ def edit_config(workdir: Path, **overrides) -> TrainConfig:
     return TrainConfig(**{**values, **overrides})
 
 
+def known_config(workdir: Path) -> TrainConfig:
+    return edit_config(
+        workdir, pretrained=str(workdir / "edit"), output_dir=str(workdir / "edit-known"),
+        known_loss_weight=KNOWN_LOSS_WEIGHT, max_train_steps=KNOWN_STEPS, validation_steps=KNOWN_STEPS,
+        learning_rate=1e-4, lr_warmup_steps=20,
+    )  # fmt: skip
+
+
 def _done(folder: Path) -> bool:
     return (folder / "model_index.json").is_file()
 
@@ -60,10 +72,12 @@ def run(stage: str, workdir: Path) -> None:
                 write_dataset(workdir / name, size=RESOLUTION, overwrite=True, **DATASETS[name])
     elif stage == "edit" and not _done(workdir / "edit"):
         train(edit_config(workdir))
+    elif stage == "known" and not _done(workdir / "edit-known"):
+        train(known_config(workdir))
     elif stage == "export":
         from ..pipelines import LumierePipeline
 
-        pipeline = LumierePipeline.from_pretrained(workdir / "edit", text_encoder=MiniLMTextEncoder.from_pretrained())
+        pipeline = LumierePipeline.from_pretrained(workdir / "edit-known", text_encoder=MiniLMTextEncoder.from_pretrained())
         update_folder(EDIT_MODEL_DIR, pipeline.to(torch.float16).save_pretrained)
 
 

@@ -156,6 +156,11 @@ class TrainConfig(TemporalOptions):
         "With conditioning: augmentation, Gaussian noise on the known pixels with a standard deviation drawn per "
         "clip in [0, this] (0: none).",
     )
+    known_loss_weight: float = _option(
+        1.0,
+        "With conditioning: the loss on known pixels weighs this many times an unknown pixel's (each clip's "
+        "weights normalised to mean 1), so that the model redraws what it is given faithfully (1: plain MSE).",
+    )
     conditioning_init: str = _option(
         "zero",
         "With conditioning, for a U-Net without that input: how it starts. zero: the model predicts exactly what "
@@ -229,6 +234,9 @@ class TrainConfig(TemporalOptions):
         if self.lora_rank and not self.lora_target_modules:
             raise ValueError("lora_target_modules is empty; name at least one module, e.g. to_q")
         check_finite("conditioning_noise", self.conditioning_noise, low=0.0)
+        check_finite("known_loss_weight", self.known_loss_weight, low=0.0)
+        if self.known_loss_weight == 0:
+            raise ValueError("known_loss_weight=0 leaves a clip that is all known without a loss; use a value > 0")
         if self.conditioning and self.mode == "image":
             raise ValueError("conditioning=True trains a video model; it needs mode='video'")
         check_int("super_resolution_scale", self.super_resolution_scale, 0)

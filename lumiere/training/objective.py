@@ -70,12 +70,15 @@ def diffusion_loss(
     timesteps: torch.Tensor,
     scheduler: DDPMScheduler,
     snr_gamma: float | None = None,
+    pixel_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean squared error against the scheduler's ``prediction_type`` target, in float32.
 
     A U-Net that also predicts its variance (twice the channels) is scored on the
     prediction channels. ``snr_gamma`` applies Min-SNR weighting (Hang et al., 2023):
-    per-sample weight ``min(SNR, gamma) / SNR`` for epsilon, ``/ (SNR + 1)`` for v."""
+    per-sample weight ``min(SNR, gamma) / SNR`` for epsilon, ``/ (SNR + 1)`` for v.
+    ``pixel_weight`` (broadcastable to ``clean``, e.g. ``(B, 1, F, H, W)``) weighs each
+    sample's squared errors, normalised per sample so the loss keeps its scale."""
     prediction_type = scheduler.config.prediction_type
     if prediction_type == "epsilon":
         target = noise
@@ -84,7 +87,12 @@ def diffusion_loss(
     else:
         raise ValueError(f"prediction_type={prediction_type!r} is not supported; use epsilon or v_prediction")
     prediction = model_output[:, : clean.shape[1]].float()
-    per_sample = F.mse_loss(prediction, target.float(), reduction="none").flatten(1).mean(1)
+    squared = F.mse_loss(prediction, target.float(), reduction="none")
+    if pixel_weight is None:
+        per_sample = squared.flatten(1).mean(1)
+    else:
+        weight = pixel_weight.float().expand_as(squared).flatten(1)
+        per_sample = (squared.flatten(1) * weight).sum(1) / weight.sum(1)
     if snr_gamma is None:
         return per_sample.mean()
     snr = compute_snr(scheduler, timesteps).float()

@@ -366,6 +366,9 @@ def _loss(
         known, _ = sample_known_masks(batch_size, *clean.shape[2:], parse_mask_mix(config.mask_mix), generator)
         sigma = torch.rand(batch_size, generator=generator) * config.conditioning_noise
         noisy = torch.cat([noisy, conditioning_input(clean, known, sigma, generator)], dim=1)
+    pixel_weight = None
+    if config.conditioning and config.known_loss_weight != 1.0:
+        pixel_weight = 1.0 + (config.known_loss_weight - 1.0) * known.to(device)
     model_kwargs = {}
     if config.super_resolution_scale:
         level = torch.randint(0, config.super_resolution_noise_level + 1, (batch_size,), generator=generator)
@@ -373,7 +376,7 @@ def _loss(
         noisy = torch.cat([noisy, super_resolution.conditioning(low, clean.shape[-2:], level, scheduler, generator)], 1)
         model_kwargs["class_labels"] = level.to(device)
     output = unet(noisy, timesteps, encoder_hidden_states=context, return_dict=False, **model_kwargs)[0]
-    return diffusion_loss(output, clean, noise, timesteps, scheduler, config.snr_gamma)
+    return diffusion_loss(output, clean, noise, timesteps, scheduler, config.snr_gamma, pixel_weight)
 
 
 @contextmanager
