@@ -77,7 +77,8 @@ def run(stage: str, workdir: Path) -> None:
     elif stage == "export":
         from ..pipelines import LumierePipeline
 
-        pipeline = LumierePipeline.from_pretrained(workdir / "edit-known", text_encoder=MiniLMTextEncoder.from_pretrained())
+        encoder = MiniLMTextEncoder.from_pretrained()
+        pipeline = LumierePipeline.from_pretrained(workdir / "edit-known", text_encoder=encoder)
         update_folder(EDIT_MODEL_DIR, pipeline.to(torch.float16).save_pretrained)
 
 
