@@ -47,6 +47,7 @@ def test_resolved_config_round_trips(tmp_path):
         ({"timestep_bias_multiplier": -1.0}, "timestep_bias_multiplier=-1.0 is invalid"),
         ({"known_loss_weight": 0.0}, "known_loss_weight=0 leaves a clip that is all known without a loss"),
         ({"known_loss_weight": float("nan")}, "known_loss_weight must be a finite number; got nan"),
+        ({"known_loss_weight": 4.0}, "known_loss_weight=4.0 needs conditioning=True"),
     ],
 )
 def test_invalid_values_are_named(values, message):

@@ -237,6 +237,8 @@ class TrainConfig(TemporalOptions):
         check_finite("known_loss_weight", self.known_loss_weight, low=0.0)
         if self.known_loss_weight == 0:
             raise ValueError("known_loss_weight=0 leaves a clip that is all known without a loss; use a value > 0")
+        if self.known_loss_weight != 1.0 and not self.conditioning:
+            raise ValueError(f"known_loss_weight={self.known_loss_weight} needs conditioning=True (known pixels)")
         if self.conditioning and self.mode == "image":
             raise ValueError("conditioning=True trains a video model; it needs mode='video'")
         check_int("super_resolution_scale", self.super_resolution_scale, 0)
