@@ -23,7 +23,7 @@ class LumiereInpaintPipeline(LumiereConditionalPipeline):
     U-Net needs a conditioning input (``shapes-tiny-edit``)."""
 
     # conditioning_guidance stays False: on shapes-tiny-edit it keeps the known pixels closer
-    # (27.8 against 26.0 dB outside the box, unseen) with the same 89.8% of centroids within 2 px.
+    # (28.5 against 26.9 dB outside the box, unseen), centroids within 2 px 90.6% against 89.1%.
 
     @torch.no_grad()
     def __call__(
