@@ -5,7 +5,9 @@ inpainting and cinemagraphs are one model given different masks.
 * [`conditioning_input`]: ``<C, M>`` from a clip and its known-pixel mask, for training and
   for the pipelines alike;
 * [`sample_known_masks`]: the masks a conditional model is fine-tuned on, drawn per clip
-  from a mix of kinds (:data:`MASK_KINDS`) by a seeded generator.
+  from a mix of kinds (:data:`MASK_KINDS`) by a seeded generator;
+* [`drift_known_noise`]: training noise whose known pixels also carry a shifted copy of
+  the clip, so the model learns to redraw the known pixels from C, not from J.
 
 Layouts: clips ``(B, C, F, H, W)`` in the model's space (pixels in [-1, 1], or latents),
 masks ``(B, 1, F, H, W)`` with values in [0, 1].
@@ -116,6 +118,41 @@ def first_frame_known(num_frames: int) -> torch.Tensor:
     known = torch.zeros(num_frames, 1, 1)
     known[0] = 1
     return known
+
+
+MAX_DRIFT_SHIFT = 2  # pixels (or latents) a drifted copy is shifted by, per axis
+
+
+def drift_known_noise(
+    clean: torch.Tensor, noise: torch.Tensor, known: torch.Tensor, share: float, generator: torch.Generator
+) -> torch.Tensor:
+    """``noise`` ``(B, C, F, H, W)`` where, on a ``share`` of the clips, the known pixels
+    also carry ``s * (shifted - clean)``: the clip shifted by up to :data:`MAX_DRIFT_SHIFT`
+    per axis (not both zero) minus itself, ``s`` drawn in [0, 1] per clip.
+
+    Why: in training the noisy clip J always agrees with C where C is known, so a model
+    learns to denoise the known pixels from J and ignore C. At sampling J's known pixels
+    are whatever the trajectory drew, a little off (a shifted edge, another shade), and
+    the model keeps that error. With this noise the sample ``sqrt(a) x + sqrt(1 - a) n``
+    shows a clip drifted by ``sqrt((1 - a) / a) * s * (shifted - clean)`` where known,
+    while the target (computed from the same noise) still denoises to the clean clip: the
+    model must read the known pixels from C. ``known`` ``(B, 1, F, H, W)``, 1 = known;
+    ``share`` 0 returns ``noise`` and draws nothing."""
+    if not share:
+        return noise
+    batch = clean.shape[0]
+    chosen = torch.rand(batch, generator=generator) < share
+    scale = torch.rand(batch, generator=generator) * chosen
+    span = 2 * MAX_DRIFT_SHIFT + 1
+    still = MAX_DRIFT_SHIFT * span + MAX_DRIFT_SHIFT  # the offset that does not shift
+    offsets = torch.randint(0, span * span - 1, (batch,), generator=generator)
+    offsets = offsets + (offsets >= still).long()
+    drift = torch.zeros_like(clean)
+    for index in torch.nonzero(chosen).flatten().tolist():
+        dy, dx = (int(v) - MAX_DRIFT_SHIFT for v in divmod(int(offsets[index]), span))
+        shifted = torch.roll(clean[index], shifts=(dy, dx), dims=(-2, -1))
+        drift[index] = float(scale[index]) * (shifted - clean[index])
+    return noise + drift * known.to(drift)
 
 
 def downsample_mask(known: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -12,6 +12,7 @@ from lumiere.conditioning import (
     MASK_KINDS,
     conditioning_input,
     downsample_mask,
+    drift_known_noise,
     known_mask,
     parse_mask_mix,
     sample_known_masks,
@@ -198,6 +199,30 @@ def test_conditioning_input_masks_the_clip_and_noises_only_known_values():
     assert noisy[1, :3, 1:].abs().sum() == 0
 
 
+def test_drifted_noise_carries_a_shifted_copy_on_known_pixels_of_the_chosen_share():
+    clean, noise = torch.randn(2, 64, 3, 4, 8, 8).unbind(0)
+    known = torch.zeros(64, 1, 4, 8, 8)
+    known[:, :, 0] = 1
+    drifted = drift_known_noise(clean, noise, known, 0.5, torch.Generator().manual_seed(0))
+    added = drifted - noise
+    assert added[:, :, 1:].eq(0).all(), "unknown pixels keep their noise"
+    changed = added.flatten(1).abs().amax(1) > 0
+    assert 16 <= int(changed.sum()) <= 48, "about half of the clips drift"
+    for index in torch.nonzero(changed).flatten().tolist():
+        # the added drift is s * (the clip shifted by at most 2 px, not 0) - the clip, s in (0, 1]
+        matches = []
+        for dy in range(-2, 3):
+            for dx in range(-2, 3):
+                step = torch.roll(clean[index], (dy, dx), (-2, -1)) - clean[index]
+                scale = (added[index] * step).sum() / (step * step * known[index]).sum()
+                if 0 < scale <= 1 and torch.allclose(added[index], scale * step * known[index], atol=1e-5):
+                    matches.append((dy, dx))
+        assert matches and (0, 0) not in matches, f"clip {index}: not a scaled shift ({matches})"
+    again = drift_known_noise(clean, noise, known, 0.5, torch.Generator().manual_seed(0))
+    assert torch.equal(again, drifted)
+    assert drift_known_noise(clean, noise, known, 0.0, torch.Generator()) is noise
+
+
 def test_downsampled_mask_knows_a_latent_only_where_all_its_pixels_are_known():
     known = torch.ones(1, 1, 2, 8, 8)
     known[..., 3, 5] = 0
@@ -214,6 +239,7 @@ def test_conditional_training_lowers_the_loss_and_saves_a_conditional_model(tmp_
         num_frames=4, resolution=16, max_train_steps=12, learning_rate=3e-3, lr_warmup_steps=0,
         checkpointing_steps=1000, report_to="none", seed=0, train_spatial=True, prediction_type="epsilon",
         conditioning=True, mask_mix=("first_frame:1", "box:1"), conditioning_noise=0.1, known_loss_weight=4.0,
+        known_drift=0.5,
     )  # fmt: skip
     losses = train(config).losses
     first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4

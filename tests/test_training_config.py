@@ -48,6 +48,9 @@ def test_resolved_config_round_trips(tmp_path):
         ({"known_loss_weight": 0.0}, "known_loss_weight=0 leaves a clip that is all known without a loss"),
         ({"known_loss_weight": float("nan")}, "known_loss_weight must be a finite number; got nan"),
         ({"known_loss_weight": 4.0}, "known_loss_weight=4.0 needs conditioning=True"),
+        ({"known_drift": 1.5, "conditioning": True}, "known_drift=1.5 is a share of clips"),
+        ({"known_drift": -0.1, "conditioning": True}, "known_drift must be a finite number"),
+        ({"known_drift": 0.5}, "known_drift=0.5 needs conditioning=True"),
     ],
 )
 def test_invalid_values_are_named(values, message):

@@ -13,7 +13,10 @@ Stages, in order (each skips work already done, so rerunning continues a killed 
    them knowing nothing so that text-to-video stays.
 3. ``known``: the ``edit`` model fine-tuned further with the loss on known pixels weighted
    up (``known_loss_weight``), so that it redraws what it is given more faithfully.
-4. ``export``: the EMA weights of ``known`` in fp16, into ``lumiere/assets/shapes-tiny-edit``.
+4. ``drift``: the ``known`` model fine-tuned further with half the clips' noise drifted
+   on known pixels (``known_drift``), so that it redraws them from the conditioning input
+   rather than from its own noisy sample.
+5. ``export``: the EMA weights of ``drift`` in fp16, into ``lumiere/assets/shapes-tiny-edit``.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ from ..training import TrainConfig, train
 from . import run_stages
 from .shapes_tiny import DATASETS, RESOLUTION, VALIDATION
 
-STAGES = ("data", "edit", "known", "export")
+STAGES = ("data", "edit", "known", "drift", "export")
 EDIT_STEPS = 2500
 KNOWN_STEPS = 1000
 KNOWN_LOSS_WEIGHT = 4.0
+DRIFT_STEPS = 2500
+KNOWN_DRIFT = 0.5
 
 
 def edit_config(workdir: Path, **overrides) -> TrainConfig:
@@ -61,6 +66,14 @@ def known_config(workdir: Path) -> TrainConfig:
     )  # fmt: skip
 
 
+def drift_config(workdir: Path) -> TrainConfig:
+    return edit_config(
+        workdir, pretrained=str(workdir / "edit-known"), output_dir=str(workdir / "edit-drift"),
+        known_loss_weight=KNOWN_LOSS_WEIGHT, known_drift=KNOWN_DRIFT, max_train_steps=DRIFT_STEPS,
+        validation_steps=DRIFT_STEPS, learning_rate=1e-4, lr_warmup_steps=20,
+    )  # fmt: skip
+
+
 def _done(folder: Path) -> bool:
     return (folder / "model_index.json").is_file()
 
@@ -74,11 +87,13 @@ def run(stage: str, workdir: Path) -> None:
         train(edit_config(workdir))
     elif stage == "known" and not _done(workdir / "edit-known"):
         train(known_config(workdir))
+    elif stage == "drift" and not _done(workdir / "edit-drift"):
+        train(drift_config(workdir))
     elif stage == "export":
         from ..pipelines import LumierePipeline
 
         encoder = MiniLMTextEncoder.from_pretrained()
-        pipeline = LumierePipeline.from_pretrained(workdir / "edit-known", text_encoder=encoder)
+        pipeline = LumierePipeline.from_pretrained(workdir / "edit-drift", text_encoder=encoder)
         update_folder(EDIT_MODEL_DIR, pipeline.to(torch.float16).save_pretrained)
 
 

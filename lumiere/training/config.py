@@ -161,6 +161,12 @@ class TrainConfig(TemporalOptions):
         "With conditioning: the loss on known pixels weighs this many times an unknown pixel's (each clip's "
         "weights normalised to mean 1), so that the model redraws what it is given faithfully (1: plain MSE).",
     )
+    known_drift: float = _option(
+        0.0,
+        "With conditioning: the share of clips whose noise on known pixels also carries a copy of the clip "
+        "shifted by up to 2 pixels, so the noisy sample there disagrees with the known pixels and the model "
+        "learns to redraw them from those (lumiere.conditioning.drift_known_noise). 0: none.",
+    )
     conditioning_init: str = _option(
         "zero",
         "With conditioning, for a U-Net without that input: how it starts. zero: the model predicts exactly what "
@@ -239,6 +245,11 @@ class TrainConfig(TemporalOptions):
             raise ValueError("known_loss_weight=0 leaves a clip that is all known without a loss; use a value > 0")
         if self.known_loss_weight != 1.0 and not self.conditioning:
             raise ValueError(f"known_loss_weight={self.known_loss_weight} needs conditioning=True (known pixels)")
+        check_finite("known_drift", self.known_drift, low=0.0)
+        if self.known_drift > 1:
+            raise ValueError(f"known_drift={self.known_drift} is a share of clips; use a value in [0, 1]")
+        if self.known_drift and not self.conditioning:
+            raise ValueError(f"known_drift={self.known_drift} needs conditioning=True (known pixels)")
         if self.conditioning and self.mode == "image":
             raise ValueError("conditioning=True trains a video model; it needs mode='video'")
         check_int("super_resolution_scale", self.super_resolution_scale, 0)

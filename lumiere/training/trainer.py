@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from .. import super_resolution
 from ..codec import encode_pixels, encode_text
-from ..conditioning import conditioning_input, parse_mask_mix, sample_known_masks
+from ..conditioning import conditioning_input, drift_known_noise, parse_mask_mix, sample_known_masks
 from ..data import ImageFolderDataset, VideoFolderDataset
 from ..files import update_folder
 from ..models.space_time_unet import TEMPORAL_OPTIONS, SpaceTimeUNet
@@ -360,12 +360,15 @@ def _loss(
     captions = ["" if drop else text for text, drop in zip(batch["text"], dropped.tolist())]
     with torch.no_grad():
         context = encode_text(text_encoder, tokenizer, captions, device)
-    noisy = scheduler.add_noise(clean, noise, timesteps)
     if config.conditioning:
         # Drawn after everything else, so an unconditional run's draws are unchanged.
         known, _ = sample_known_masks(batch_size, *clean.shape[2:], parse_mask_mix(config.mask_mix), generator)
         sigma = torch.rand(batch_size, generator=generator) * config.conditioning_noise
-        noisy = torch.cat([noisy, conditioning_input(clean, known, sigma, generator)], dim=1)
+        condition = conditioning_input(clean, known, sigma, generator)
+        noise = drift_known_noise(clean, noise, known, config.known_drift, generator)
+        noisy = torch.cat([scheduler.add_noise(clean, noise, timesteps), condition], dim=1)
+    else:
+        noisy = scheduler.add_noise(clean, noise, timesteps)
     pixel_weight = None
     if config.conditioning and config.known_loss_weight != 1.0:
         pixel_weight = 1.0 + (config.known_loss_weight - 1.0) * known.to(device)
