@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--conditioning-guidance", action=argparse.BooleanOptionalAction, default=None,
             help="also guide on the conditioning, the unconditional branch knowing nothing (default: on for "
-            "animate and cinemagraph, off for inpaint, as measured best)",
+            "cinemagraph, off for animate and inpaint, as measured best)",
         )  # fmt: skip
         command.add_argument(
             "--conditioning-noise", type=finite_float, default=0.0, help="noise std on the known pixels"

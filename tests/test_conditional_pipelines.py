@@ -172,18 +172,18 @@ def test_cinemagraph_moves_only_inside_the_region(cinemagraph):
         cinemagraph(image, torch.ones(SIZE, SIZE), "a circle", FRAMES, **RUN)
 
 
-def test_image_to_video_and_cinemagraphs_guide_on_the_conditioning_by_default_and_inpainting_does_not(
+def test_cinemagraphs_guide_on_the_conditioning_by_default_and_image_to_video_and_inpainting_do_not(
     i2v, inpaint, cinemagraph
 ):
     """The defaults measured best per application (docs/editing.md)."""
-    assert i2v.check_options({})["conditioning_guidance"] is True
-    assert i2v.check_options({"conditioning_guidance": False})["conditioning_guidance"] is False
+    assert i2v.check_options({})["conditioning_guidance"] is False
+    assert i2v.check_options({"conditioning_guidance": True})["conditioning_guidance"] is True
     assert cinemagraph.check_options({})["conditioning_guidance"] is True
     assert inpaint.check_options({})["conditioning_guidance"] is False
     default = i2v(_image(), "a circle", FRAMES, generator=_seed(), **RUN).frames
-    explicit = i2v(_image(), "a circle", FRAMES, generator=_seed(), conditioning_guidance=True, **RUN).frames
-    text_only = i2v(_image(), "a circle", FRAMES, generator=_seed(), conditioning_guidance=False, **RUN).frames
-    assert torch.equal(default, explicit) and (default - text_only).abs().max() > 1e-4
+    explicit = i2v(_image(), "a circle", FRAMES, generator=_seed(), conditioning_guidance=False, **RUN).frames
+    both = i2v(_image(), "a circle", FRAMES, generator=_seed(), conditioning_guidance=True, **RUN).frames
+    assert torch.equal(default, explicit) and (default - both).abs().max() > 1e-4
 
 
 def test_conditioning_noise_changes_the_output_repeatably(i2v):

@@ -43,8 +43,8 @@ class LumiereConditionalPipeline(LumiereBasePipeline):
       False guides on the text only, both branches seeing the same C and M (as diffusers'
       inpainting); True also guides on the conditioning, the unconditional branch knowing
       nothing (as SVD does for its image). Each pipeline's default is what measured best
-      for it on shapes-tiny-edit (docs/editing.md): True for image-to-video and
-      cinemagraphs, False for inpainting.
+      for it on shapes-tiny-edit (docs/editing.md): True for cinemagraphs, False for
+      image-to-video and inpainting.
     * ``conditioning_noise`` (default 0): standard deviation of Gaussian noise added to the
       known pixels (in the model's space) before the U-Net sees them, conditioning
       augmentation for inputs unlike the training clips.

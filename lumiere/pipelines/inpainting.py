@@ -23,7 +23,7 @@ class LumiereInpaintPipeline(LumiereConditionalPipeline):
     U-Net needs a conditioning input (``shapes-tiny-edit``)."""
 
     # conditioning_guidance stays False: on shapes-tiny-edit it keeps the known pixels closer
-    # (28.5 against 26.9 dB outside the box, unseen), centroids within 2 px 90.6% against 89.1%.
+    # (31.3 against 28.7 dB outside the box, unseen), with the same centroids (89.1% within 2 px).
 
     @torch.no_grad()
     def __call__(
