@@ -58,20 +58,22 @@ def edit_config(workdir: Path, **overrides) -> TrainConfig:
     return TrainConfig(**{**values, **overrides})
 
 
-def known_config(workdir: Path) -> TrainConfig:
+def _continued(workdir: Path, source: str, output: str, steps: int, **overrides) -> TrainConfig:
+    """A stage that fine-tunes ``source``'s result further into ``output``, with the known
+    pixels' loss weighted up, at half the ``edit`` learning rate."""
     return edit_config(
-        workdir, pretrained=str(workdir / "edit"), output_dir=str(workdir / "edit-known"),
-        known_loss_weight=KNOWN_LOSS_WEIGHT, max_train_steps=KNOWN_STEPS, validation_steps=KNOWN_STEPS,
-        learning_rate=1e-4, lr_warmup_steps=20,
+        workdir, pretrained=str(workdir / source), output_dir=str(workdir / output),
+        known_loss_weight=KNOWN_LOSS_WEIGHT, max_train_steps=steps, validation_steps=steps,
+        learning_rate=1e-4, lr_warmup_steps=20, **overrides,
     )  # fmt: skip
+
+
+def known_config(workdir: Path) -> TrainConfig:
+    return _continued(workdir, "edit", "edit-known", KNOWN_STEPS)
 
 
 def drift_config(workdir: Path) -> TrainConfig:
-    return edit_config(
-        workdir, pretrained=str(workdir / "edit-known"), output_dir=str(workdir / "edit-drift"),
-        known_loss_weight=KNOWN_LOSS_WEIGHT, known_drift=KNOWN_DRIFT, max_train_steps=DRIFT_STEPS,
-        validation_steps=DRIFT_STEPS, learning_rate=1e-4, lr_warmup_steps=20,
-    )  # fmt: skip
+    return _continued(workdir, "edit-known", "edit-drift", DRIFT_STEPS, known_drift=KNOWN_DRIFT)
 
 
 def _done(folder: Path) -> bool:

@@ -366,9 +366,9 @@ def _loss(
         sigma = torch.rand(batch_size, generator=generator) * config.conditioning_noise
         condition = conditioning_input(clean, known, sigma, generator)
         noise = drift_known_noise(clean, noise, known, config.known_drift, generator)
-        noisy = torch.cat([scheduler.add_noise(clean, noise, timesteps), condition], dim=1)
-    else:
-        noisy = scheduler.add_noise(clean, noise, timesteps)
+    noisy = scheduler.add_noise(clean, noise, timesteps)
+    if config.conditioning:
+        noisy = torch.cat([noisy, condition], dim=1)
     pixel_weight = None
     if config.conditioning and config.known_loss_weight != 1.0:
         pixel_weight = 1.0 + (config.known_loss_weight - 1.0) * known.to(device)
