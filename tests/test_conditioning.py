@@ -56,6 +56,32 @@ def test_zero_conditioning_input_leaves_the_model_unchanged_whatever_c_and_m_are
     assert (changed - plain).abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("kind", ["latent", "pixel"])
+def test_decoder_input_starts_at_zero_keeps_the_weights_and_then_acts(kind):
+    conditional = perturb_temporal(SpaceTimeUNet.from_unet2d(make_unet2d(kind))).with_conditioning(init="copy")
+    torch.nn.init.normal_(conditional.conditioning_conv_in.weight, std=0.1)  # a trained conditional model
+    widened = conditional.with_conditioning(decoder_input=True)
+    assert widened.config.conditioning_decoder_input
+    state = conditional.state_dict()
+    assert all(torch.equal(widened.state_dict()[name], value) for name, value in state.items())
+    assert [name for name in widened.state_dict() if name not in state] == ["conditioning_conv_decoder.weight"]
+    clip, timestep, context = _inputs(conditional.conv_in.in_channels)
+    sample = torch.cat([clip, _conditioning(clip, 0)], 1)
+    with torch.no_grad():
+        before = conditional(sample, timestep, context).sample
+        assert (widened(sample, timestep, context).sample - before).abs().max() <= 1e-5
+        torch.nn.init.normal_(widened.conditioning_conv_decoder.weight, std=0.1)
+        assert (widened(sample, timestep, context).sample - before).abs().max() > 1e-3
+        # Nothing known (no conditioning channels): the decoder input adds nothing.
+        assert (
+            widened(clip, timestep, context).sample - conditional(clip, timestep, context).sample
+        ).abs().max() <= 1e-5
+    with pytest.raises(ValueError, match="already has conditioning_channels"):
+        widened.with_conditioning(decoder_input=True)
+    with pytest.raises(ValueError, match="needs conditioning_channels"):
+        SpaceTimeUNet(make_unet2d(kind).config, conditioning_decoder_input=True)
+
+
 def test_conditional_model_keeps_2d_names_loads_a_2d_state_dict_and_a_2d_lora(tmp_path):
     unet = make_unet2d("latent")
     model = SpaceTimeUNet.from_unet2d(unet).with_conditioning()

@@ -88,6 +88,7 @@ def test_estimate_is_cheap_for_a_million_frames(model):
 
 
 def test_estimate_counts_the_scores_that_the_processor_materializes(model):
+    model.disable_frame_chunking()  # every row's scores at once
     sdpa = model.estimate_forward_memory(2, 16, 32, 32)
     model.set_attention_slice("max")
     sliced = model.estimate_forward_memory(2, 16, 32, 32)
@@ -100,6 +101,12 @@ def test_estimate_counts_the_scores_that_the_processor_materializes(model):
     heads = model.down_blocks[1].attentions[0].transformer_blocks[0].attn1.heads
     assert classic > 2 * (2 * 8 * heads) * (16 * 16) ** 2 * 4 > sdpa
     assert sdpa <= sliced < classic
+    # Frame chunking holds a chunk's scores at a time.
+    model.set_default_attn_processor()
+    model.enable_frame_chunking(4)
+    assert model.estimate_forward_memory(2, 16, 32, 32) < classic
+    model.set_attention_slice(None)
+    model.enable_frame_chunking()
 
 
 def test_estimate_rejects_sizes_the_forward_rejects(model):

@@ -13,6 +13,7 @@ from diffusers.models.attention_processor import (
 )
 
 from lumiere import SpaceTimeUNet
+from lumiere.models.space_time_unet import DEFAULT_FRAME_CHUNK_SIZE
 from lumiere.models.temporal import (
     TemporalAttentionBlock,
     TemporalConvBlock,
@@ -53,6 +54,38 @@ def test_static_clip_matches_unet2d(kind, frames):
         image_out = unet(image[:, :, 0], timestep, context).sample
     assert video_out.shape == (2, unet.config.out_channels, frames, *image.shape[-2:])
     assert (video_out - image_out[:, :, None]).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("kind", ["latent", "pixel", "if"])
+@pytest.mark.parametrize("chunk_size", [1, 3, 8])
+def test_frame_chunking_leaves_the_output_unchanged(kind, chunk_size):
+    unet = make_unet2d(kind)
+    model = perturb_temporal(SpaceTimeUNet.from_unet2d(unet)).eval()
+    assert model.frame_chunk_size == DEFAULT_FRAME_CHUNK_SIZE  # on by default
+    sample, timestep, context = inputs(unet, 8)
+    with torch.no_grad():
+        model.disable_frame_chunking()
+        whole = model(sample, timestep, context).sample
+        model.enable_frame_chunking(chunk_size)
+        chunked = model(sample, timestep, context).sample
+    assert (chunked - whole).abs().max() <= 1e-5
+
+
+def test_frame_chunking_runs_the_spatial_layers_per_chunk_in_inference_only():
+    unet = make_unet2d("latent")
+    model = SpaceTimeUNet.from_unet2d(unet)
+    sample, timestep, context = inputs(unet, 8)  # 2 clips x 8 frames = 16 rows at the finest level
+    calls = []
+    model.down_blocks[0].resnets[0].register_forward_hook(lambda module, args, out: calls.append(out.shape[0]))
+    model.enable_frame_chunking(5)
+    with torch.no_grad():
+        model(sample, timestep, context)
+    assert calls == [5, 5, 5, 1]
+    calls.clear()
+    model(sample, timestep, context)  # with grad: backward would keep every chunk anyway
+    assert calls == [16]
+    with pytest.raises(ValueError, match="chunk_size"):
+        model.enable_frame_chunking(0)
 
 
 def test_only_temporal_parameters_train_and_all_get_gradients():

@@ -43,10 +43,23 @@ class MemoryWalk:
     input, is counted in activations of its width at the current level (measured on CPU).
     """
 
-    def __init__(self, batch: int, frames: int, height: int, width: int, itemsize: int, text_width: int):
+    def __init__(
+        self, batch: int, frames: int, height: int, width: int, itemsize: int, text_width: int,
+        frame_chunk_size: int | None = None,
+    ):  # fmt: skip
         self.batch, self.frames, self.height, self.width = batch, frames, height, width
         self.itemsize, self.text_width = itemsize, text_width
+        self.frame_chunk_size = frame_chunk_size
         self.held = self.peak = 0
+
+    def per_frame(self, work: int, out: int) -> int:
+        """A per-frame layer's bytes beyond its input: ``work`` on all rows at once, or under
+        frame chunking a chunk's share of it while the chunks' outputs and their
+        concatenation (``out`` each) are alive."""
+        rows = self.batch * self.frames
+        if self.frame_chunk_size is None or rows <= self.frame_chunk_size:
+            return work
+        return 2 * out + work * self.frame_chunk_size // rows
 
     def act(self, channels: int) -> int:
         """Bytes of a ``(B * F_k, channels, H_k, W_k)`` activation at the current level."""
@@ -90,8 +103,10 @@ class MemoryWalk:
     def _layer(self, resnet: ResnetBlock2D, attention: nn.Module | None, inflation: nn.Module) -> int:
         """One spatial layer and its inflation block, beyond the layer's input."""
         out = self.act(resnet.out_channels)
-        spatial = 0 if attention is None else out + self._attention(attention)
-        return max(self._resnet(resnet, self.act(1)), spatial, out + self._inflation(inflation))
+        spatial = self._resnet(resnet, self.act(1))
+        if attention is not None:
+            spatial = max(spatial, out + self._attention(attention))
+        return max(self.per_frame(spatial, out), out + self._inflation(inflation))
 
     def _mid(self, mid: nn.Module, inflation: nn.Module) -> int:
         """The mid block and its temporal attention (input held); returns the output's bytes."""
@@ -118,7 +133,7 @@ class MemoryWalk:
                 work = 3 * out  # the interpolated input, the convolution's layout copy and output
             else:
                 work = _conv(per_channel * resampler.channels, out)
-            self.moment(hidden + work)
+            self.moment(hidden + self.per_frame(work, out))
             hidden = out
         if temporal is not None:
             self.frames = self.frames * 2 if up else self.frames // 2

@@ -12,7 +12,9 @@ text-to-image state dict or LoRA maps onto them unchanged. New modules all live 
 
 and, in a conditional model (``conditioning_channels > 0``), ``conditioning_conv_in``: the
 input convolution of the conditioning channels (Lumiere's masked video C and mask M),
-zero at init, whose output is added to ``conv_in``'s (which equals widening ``conv_in``).
+zero at init, whose output is added to ``conv_in``'s (which equals widening ``conv_in``);
+optionally also ``conditioning_conv_decoder``, a second one (zero at init too) whose output
+is added to the input of the last, full-resolution decoder block.
 
 Because time is resampled together with space, a level at spatial scale ``1/2^k`` also
 runs at temporal scale ``1/2^k`` (when every resize resamples time), which is what makes
@@ -36,6 +38,7 @@ import re
 import typing
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -70,6 +73,9 @@ SUPPORTED_MID_BLOCKS = (None, "UNetMidBlock2DCrossAttn", "UNetMidBlock2DSimpleCr
 UNSUPPORTED_ADDITION_EMBEDS = ("image_hint",)  # it concatenates a hint image to the sample
 # Modules the 2D U-Net does not have; everything else is a pretrained 2D weight.
 ADDED_PREFIXES = ("temporal_", "conditioning_")
+# Frames per chunk of the spatial layers in inference (enable_frame_chunking): on by default,
+# as it cost no time on CPU (0.89x the time of a whole-clip forward at 64 and 80 frames).
+DEFAULT_FRAME_CHUNK_SIZE = 8
 CONDITIONING_INITS = ("zero", "copy")  # see SpaceTimeUNet.with_conditioning
 
 
@@ -150,6 +156,12 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
             zero, so a new conditional model predicts what the unconditional one does.
             Without them (a sample of ``in_channels`` only) the conditioning is zero:
             nothing known. Add them to a trained model with [`with_conditioning`].
+        conditioning_decoder_input (`bool`, defaults to False): Whether the conditioning
+            also enters the last (full-resolution) decoder block, through a convolution of
+            its own (zero at init). Through ``conv_in`` alone it shares the first level's
+            channels with the noisy sample, and a small model then copies the known pixels
+            poorly (docs/editing.md); this gives the decoder, which knows the timestep, a
+            path of its own to them. Needs ``conditioning_channels``.
 
     The ``temporal_*`` arguments are the *temporal options*: [`TemporalOptions`], the
     trainer's config and the command-line flags are all read off this signature and
@@ -171,9 +183,12 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         temporal_cross_attention: bool = False,
         temporal_attention_spatial_positions: bool = False,
         conditioning_channels: int = 0,
+        conditioning_decoder_input: bool = False,
     ):
         super().__init__()
         check_int("conditioning_channels", conditioning_channels, 0)
+        if conditioning_decoder_input and not conditioning_channels:
+            raise ValueError("conditioning_decoder_input=True needs conditioning_channels > 0")
         _check_unet2d_config(unet2d_config)
         # The spatial path is the 2D U-Net's own modules, adopted under their own names
         # (including the optional ones it sets to None, which its helpers test for).
@@ -194,6 +209,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         self.spatial_factor = 2 ** (num_levels - 1)
         self.temporal_factor = 2 ** sum(self.time_resampling)
         self.gradient_checkpointing = False
+        self.frame_chunk_size: int | None = DEFAULT_FRAME_CHUNK_SIZE  # see enable_frame_chunking
 
         groups = unet2d_config.get("norm_num_groups") or 32
         eps = unet2d_config.get("norm_eps", 1e-5)
@@ -230,6 +246,15 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
                 conditioning_channels, conv_in.out_channels, conv_in.kernel_size, padding=conv_in.padding, bias=False
             )
             nn.init.zeros_(self.conditioning_conv_in.weight)
+        self.conditioning_conv_decoder = None
+        if conditioning_decoder_input:
+            # The channels the last decoder block receives: the next level's (or the mid
+            # block's, with one level).
+            widths = unet2d_config["block_out_channels"]
+            self.conditioning_conv_decoder = nn.Conv2d(
+                conditioning_channels, widths[min(1, len(widths) - 1)], 3, padding=1, bias=False
+            )
+            nn.init.zeros_(self.conditioning_conv_decoder.weight)
 
         self.temporal_up_blocks = nn.ModuleList()
         for index, block in enumerate(self.up_blocks):
@@ -269,7 +294,9 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         model.to(unet.device)
         return model if model.dtype == unet.dtype else model.to(unet.dtype)
 
-    def with_conditioning(self, conditioning_channels: int | None = None, init: str = "zero") -> SpaceTimeUNet:
+    def with_conditioning(
+        self, conditioning_channels: int | None = None, init: str = "zero", decoder_input: bool = False
+    ) -> SpaceTimeUNet:
         """A conditional copy of this model: the same config and weights (each keeping its
         ``requires_grad``) plus a conditioning input of ``conditioning_channels`` (default
         ``in_channels + 1``: a masked video and its mask), trainable, initialized by ``init``:
@@ -278,18 +305,29 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         * ``"copy"``: the masked video's channels start as ``conv_in``'s weights (the mask's at
           zero), so the model reads the known pixels as if added to its noisy sample. It no
           longer starts as this model, but it learns to follow the known pixels far sooner,
-          as a zero input's gradients hardly agree from clip to clip (docs/editing.md)."""
+          as a zero input's gradients hardly agree from clip to clip (docs/editing.md).
+
+        ``decoder_input`` also adds the conditioning's decoder input (``conditioning_decoder_input``,
+        zero at init). A model that already has a conditioning input gets only that, its
+        other weights kept, so a trained conditional model can be given one and train on."""
         if init not in CONDITIONING_INITS:
             raise ValueError(f"init={init!r} is not a conditioning init; choose one of {', '.join(CONDITIONING_INITS)}")
-        if self.config.conditioning_channels:
+        existing = self.config.conditioning_channels
+        if existing and (self.config.conditioning_decoder_input or not decoder_input):
+            raise ValueError(f"this SpaceTimeUNet already has conditioning_channels={existing}")
+        if existing and conditioning_channels not in (None, existing):
             raise ValueError(
-                f"this SpaceTimeUNet already has conditioning_channels={self.config.conditioning_channels}"
+                f"conditioning_channels={conditioning_channels}: this SpaceTimeUNet already has {existing}"
             )
-        channels = self.conv_in.in_channels + 1 if conditioning_channels is None else conditioning_channels
+        channels = existing or (
+            self.conv_in.in_channels + 1 if conditioning_channels is None else conditioning_channels
+        )
         check_int("conditioning_channels", channels, 1)
-        model = type(self).from_config(self.config, conditioning_channels=channels)
+        model = type(self).from_config(
+            self.config, conditioning_channels=channels, conditioning_decoder_input=decoder_input
+        )
         model.load_state_dict(self.state_dict(), strict=False)
-        if init == "copy":
+        if init == "copy" and not existing:
             copied = min(channels, self.conv_in.in_channels)
             with torch.no_grad():
                 model.conditioning_conv_in.weight[:, :copied] = self.conv_in.weight[:, :copied]
@@ -379,7 +417,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         Calibrated on CPU against the peak resident memory of a warm forward (one thread,
         glibc returning frees to the OS at once) of the tiny latent U-Net of
         ``lumiere.testing``, batch 1, fp32: at 8, 32 and 64 frames of 32x32 and 48x48 the
-        estimate is 1.1 to 1.6 times the peak above the memory in use before the call
+        estimate is 1.1 to 1.8 times the peak above the memory in use before the call
         (``tests/test_model_memory.py`` keeps it within 0.9x to 3x). Not counted: CUDA's
         convolution workspaces and allocator rounding, the autograd graph of a forward with
         grad, and a first call's one-off kernel caches.
@@ -393,7 +431,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         check_int("batch_size", batch_size, 1)
         self.check_input_size(num_frames, height, width)
         itemsize = (dtype or self.dtype).itemsize
-        walk = MemoryWalk(batch_size, num_frames, height, width, itemsize, self._text_dim)
+        walk = MemoryWalk(batch_size, num_frames, height, width, itemsize, self._text_dim, self.frame_chunk_size)
         time_width = self.time_embedding.linear_2.out_features
         per_frame = walk.batch * (ESTIMATE_TEXT_TOKENS * self._text_dim + time_width) * itemsize
         sample_channels = self.conv_in.in_channels + self.config.conditioning_channels
@@ -401,6 +439,32 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         walk.run(self)
         weights = sum(t.numel() for t in itertools.chain(self.parameters(), self.buffers())) * itemsize
         return weights + walk.peak
+
+    # ------------------------------------------------------------------ frame chunking
+
+    def enable_frame_chunking(self, chunk_size: int = DEFAULT_FRAME_CHUNK_SIZE) -> None:
+        """Run the spatial layers (resnets, 2D attention, spatial resamplers) over
+        ``chunk_size`` frames at a time in no-grad forwards; the temporal layers still see
+        every frame at once.
+
+        The spatial layers treat each frame on its own, so the output is the same (up to
+        float rounding, within 1e-5 in fp32) while their working set, the largest part of an
+        inference forward's peak memory at the finest levels, shrinks to a chunk's. Rows of
+        the folded ``(B * F_k, C, H, W)`` batch are chunked, so a guided call's two branches
+        count twice. Forwards with grad (training) are not chunked: backward keeps every
+        activation anyway. ``chunk_size`` >= 1; a level with no more rows than it runs whole.
+
+        On by default with :data:`DEFAULT_FRAME_CHUNK_SIZE` frames: on CPU it lowered the
+        peak of a ``mid`` forward at 80 frames from 521 to 243 MiB and took 0.89x the time
+        (docs/performance.md); not yet timed on CUDA, where large batches suit the GPU
+        better, so measure there and ``disable_frame_chunking()`` if it costs time.
+        """
+        check_int("chunk_size", chunk_size, 1)
+        self.frame_chunk_size = chunk_size
+
+    def disable_frame_chunking(self) -> None:
+        """Run the spatial layers over all frames at once again."""
+        self.frame_chunk_size = None
 
     # ------------------------------------------------------------------ attention
 
@@ -487,7 +551,8 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         folded = rearrange(sample, "b c f h w -> (b f) c h w")
         channels = self.conv_in.in_channels
         hidden = self.conv_in(folded[:, :channels])
-        if folded.shape[1] > channels:
+        conditioned = folded.shape[1] > channels
+        if conditioned:
             hidden = hidden + self.conditioning_conv_in(folded[:, channels:])
         skips = [hidden]
         for block, temporal in zip(self.down_blocks, self.temporal_down_blocks):
@@ -496,7 +561,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
                 skips.append(hidden)
             if block.downsamplers is not None:
                 for downsampler in block.downsamplers:
-                    hidden = _resample(downsampler, hidden, cond.at(frames)[0])
+                    hidden = self._per_frame(partial(_resample, downsampler), hidden, cond.at(frames)[0])
                 if temporal.resample is not None:
                     hidden = temporal.resample(hidden, frames)
                     frames //= 2
@@ -506,12 +571,14 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
             hidden = self._mid(hidden, frames, cond)
 
         for block, temporal in zip(self.up_blocks, self.temporal_up_blocks):
+            if block is self.up_blocks[-1] and conditioned and self.conditioning_conv_decoder is not None:
+                hidden = hidden + self.conditioning_conv_decoder(folded[:, channels:])
             for resnet, attention, inflation in zip(block.resnets, block_attentions(block), temporal.layers):
                 hidden = torch.cat([hidden, skips.pop()], dim=1)
                 hidden = self._layer(hidden, frames, cond, resnet, attention, inflation)
             if block.upsamplers is not None:
                 for upsampler in block.upsamplers:
-                    hidden = _resample(upsampler, hidden, cond.at(frames)[0])
+                    hidden = self._per_frame(partial(_resample, upsampler), hidden, cond.at(frames)[0])
                 if temporal.resample is not None:
                     hidden = temporal.resample(hidden, frames)
                     frames *= 2
@@ -603,14 +670,30 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
             return self._gradient_checkpointing_func(run, hidden)
         return run(hidden)
 
+    def _per_frame(self, fn, hidden: torch.Tensor, *per_row: torch.Tensor | None) -> torch.Tensor:
+        """``fn(hidden, *per_row)`` for a layer that treats every row of ``(B * F_k, ...)``
+        on its own, over chunks of ``frame_chunk_size`` rows when frame chunking is on and
+        no gradient is recorded (see [`enable_frame_chunking`])."""
+        size = self.frame_chunk_size
+        if size is None or torch.is_grad_enabled() or hidden.shape[0] <= size:
+            return fn(hidden, *per_row)
+        rows = range(0, hidden.shape[0], size)
+        return torch.cat(
+            [fn(hidden[i : i + size], *(None if t is None else t[i : i + size] for t in per_row)) for i in rows]
+        )
+
     def _layer(self, hidden, frames, cond, resnet, attention, inflation) -> torch.Tensor:
         """One spatial layer (resnet, then its attention if any) and its inflation block."""
 
-        def run(hidden):
-            emb, context, mask = cond.at(frames)
+        def spatial(hidden, emb, context, mask):
             hidden = resnet(hidden, emb)
             if attention is not None:
                 hidden = _attend(attention, hidden, emb, context, mask, cond.cross_attention_kwargs)
+            return hidden
+
+        def run(hidden):
+            emb, context, mask = cond.at(frames)
+            hidden = self._per_frame(spatial, hidden, emb, context, mask)
             return inflation(hidden, frames, context, mask)
 
         return self._checkpointed(run, hidden)

@@ -41,7 +41,7 @@ class LumiereImageToVideoPipeline(LumiereConditionalPipeline):
             options: [`LumierePipeline`]'s sampling arguments by name (``height``, ``width``,
                 ``num_inference_steps``, ``guidance_scale``, ``generator``, ``output_type``,
                 ...) and the conditioning options of [`LumiereConditionalPipeline`]
-                (``conditioning_guidance``, True by default here; ``conditioning_noise``,
+                (``conditioning_guidance``, False by default here; ``conditioning_noise``,
                 ``paste_known``).
 
         Returns:

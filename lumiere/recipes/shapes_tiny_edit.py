@@ -16,7 +16,10 @@ Stages, in order (each skips work already done, so rerunning continues a killed 
 4. ``drift``: the ``known`` model fine-tuned further with half the clips' noise drifted
    on known pixels (``known_drift``), so that it redraws them from the conditioning input
    rather than from its own noisy sample.
-5. ``export``: the EMA weights of ``drift`` in fp16, into ``lumiere/assets/shapes-tiny-edit``.
+5. ``decoder``: the ``drift`` model given the conditioning's decoder input (zero at first,
+   ``conditioning_decoder_input``) and fine-tuned further as ``drift`` was, so that the
+   known pixels reach the output through a path of their own.
+6. ``export``: the EMA weights of ``decoder`` in fp16, into ``lumiere/assets/shapes-tiny-edit``.
 """
 
 from __future__ import annotations
@@ -35,12 +38,13 @@ from ..training import TrainConfig, train
 from . import run_stages
 from .shapes_tiny import DATASETS, RESOLUTION, VALIDATION
 
-STAGES = ("data", "edit", "known", "drift", "export")
+STAGES = ("data", "edit", "known", "drift", "decoder", "export")
 EDIT_STEPS = 2500
 KNOWN_STEPS = 1000
 KNOWN_LOSS_WEIGHT = 4.0
 DRIFT_STEPS = 2500
 KNOWN_DRIFT = 0.5
+DECODER_STEPS = 1500
 
 
 def edit_config(workdir: Path, **overrides) -> TrainConfig:
@@ -76,6 +80,12 @@ def drift_config(workdir: Path) -> TrainConfig:
     return _continued(workdir, "edit-known", "edit-drift", DRIFT_STEPS, known_drift=KNOWN_DRIFT)
 
 
+def decoder_config(workdir: Path) -> TrainConfig:
+    return _continued(
+        workdir, "edit-drift", "edit-decoder", DECODER_STEPS, known_drift=KNOWN_DRIFT, conditioning_decoder_input=True
+    )
+
+
 def _done(folder: Path) -> bool:
     return (folder / "model_index.json").is_file()
 
@@ -91,6 +101,8 @@ def run(stage: str, workdir: Path) -> None:
         train(known_config(workdir))
     elif stage == "drift" and not _done(workdir / "edit-drift"):
         train(drift_config(workdir))
+    elif stage == "decoder" and not _done(workdir / "edit-decoder"):
+        train(decoder_config(workdir))
     elif stage == "export":
         from ..pipelines import LumierePipeline
 

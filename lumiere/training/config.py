@@ -174,6 +174,12 @@ class TrainConfig(TemporalOptions):
         "the sample and the model follows them far sooner (SpaceTimeUNet.with_conditioning).",
         CONDITIONING_INITS,
     )
+    conditioning_decoder_input: bool = _option(
+        False,
+        "With conditioning: the U-Net also gets the conditioning's decoder input, a second path from the known "
+        "pixels into its last, full-resolution decoder block (zero at first; SpaceTimeUNet's "
+        "conditioning_decoder_input). A conditional U-Net without it gets it added, its other weights kept.",
+    )
     # --- super-resolution training
     super_resolution_scale: int = _option(
         0,
@@ -248,6 +254,8 @@ class TrainConfig(TemporalOptions):
         check_finite("known_drift", self.known_drift, low=0.0)
         if self.known_drift > 1:
             raise ValueError(f"known_drift={self.known_drift} is a share of clips; use a value in [0, 1]")
+        if self.conditioning_decoder_input and not self.conditioning:
+            raise ValueError("conditioning_decoder_input=True needs conditioning=True (known pixels)")
         if self.known_drift and not self.conditioning:
             raise ValueError(f"known_drift={self.known_drift} needs conditioning=True (known pixels)")
         if self.conditioning and self.mode == "image":

@@ -128,8 +128,9 @@ def _load(config: TrainConfig) -> _Components:
     unet = parts["unet"].float()
     if config.from_scratch:
         unet = type(unet).from_config(unet.config)
-    if config.conditioning and not unet.config.conditioning_channels:
-        unet = unet.with_conditioning(init=config.conditioning_init)
+    missing_decoder_input = config.conditioning_decoder_input and not unet.config.conditioning_decoder_input
+    if config.conditioning and (not unet.config.conditioning_channels or missing_decoder_input):
+        unet = unet.with_conditioning(init=config.conditioning_init, decoder_input=config.conditioning_decoder_input)
     return _Components(unet, parts["text_encoder"], parts["tokenizer"], parts["scheduler"], parts.get("vae"), source)
 
 
