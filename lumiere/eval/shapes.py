@@ -24,6 +24,7 @@ from ..data.shapes import COMBINATIONS, HELD_OUT, describe
 from ..files import atomic_file, write_text
 from ..models.space_time_unet import SpaceTimeUNet
 from ..pipelines import LumierePipeline
+from ..pipelines.schedulers import using_scheduler
 from .direction_word import direction_word_probe
 from .scoring import chance_levels, score_clip, summarize
 
@@ -110,20 +111,23 @@ def evaluate(
     save_dir: str | Path | None = None,
     autocast: bool = False,
     overwrite: bool = False,
+    scheduler: str | None = None,
 ) -> dict:
     """Scores of ``pipeline`` (and of its per-frame baseline) on :func:`prompt_set`, and
     for a pixel-space ``pipeline`` its direction-word probe rows (``"direction_word"``).
     With ``save_dir``, the clips (``NAME-clips.npz``) and ``eval.json`` are written there,
-    replacing earlier ones only with ``overwrite``."""
+    replacing earlier ones only with ``overwrite``. ``scheduler`` names the sampler
+    (:mod:`lumiere.pipelines.schedulers`; None: the model's own)."""
     cases = prompt_set(num_prompts, seed)
     settings = dict(num_prompts=num_prompts, num_frames=num_frames, steps=steps, guidance=guidance, seed=seed,
-                    autocast=autocast)  # fmt: skip
+                    autocast=autocast, scheduler=scheduler)  # fmt: skip
     results = {"settings": settings, "chance": chance_levels()}
     models = {"lumiere": pipeline}
     if baseline:
         models["per_frame_baseline"] = per_frame_baseline(pipeline)
     for name, model in models.items():
-        clips = generate(model, cases, num_frames, steps, guidance, autocast=autocast)
+        with using_scheduler(model, scheduler):
+            clips = generate(model, cases, num_frames, steps, guidance, autocast=autocast)
         results[name] = score_cases(cases, clips)
         if save_dir is not None:
             with atomic_file(Path(save_dir) / f"{name}-clips.npz", overwrite) as path:
