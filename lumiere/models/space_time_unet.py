@@ -74,7 +74,7 @@ UNSUPPORTED_ADDITION_EMBEDS = ("image_hint",)  # it concatenates a hint image to
 # Modules the 2D U-Net does not have; everything else is a pretrained 2D weight.
 ADDED_PREFIXES = ("temporal_", "conditioning_")
 # Frames per chunk of the spatial layers in inference (enable_frame_chunking): on by default,
-# as it cost no time on CPU (0.89x the time of a whole-clip forward at 64 and 80 frames).
+# as it cost no time on CPU (0.96x, 0.91x, 1.01x a whole-clip forward at 16, 64, 80 frames).
 DEFAULT_FRAME_CHUNK_SIZE = 8
 CONDITIONING_INITS = ("zero", "copy")  # see SpaceTimeUNet.with_conditioning
 
@@ -455,7 +455,7 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         activation anyway. ``chunk_size`` >= 1; a level with no more rows than it runs whole.
 
         On by default with :data:`DEFAULT_FRAME_CHUNK_SIZE` frames: on CPU it lowered the
-        peak of a ``mid`` forward at 80 frames from 521 to 243 MiB and took 0.89x the time
+        peak of a ``mid`` forward at 80 frames to under half and took 0.91-1.01x the time
         (docs/performance.md); not yet timed on CUDA, where large batches suit the GPU
         better, so measure there and ``disable_frame_chunking()`` if it costs time.
         """

@@ -107,7 +107,7 @@ def run(stage: str, workdir: Path) -> None:
         from ..pipelines import LumierePipeline
 
         encoder = MiniLMTextEncoder.from_pretrained()
-        pipeline = LumierePipeline.from_pretrained(workdir / "edit-drift", text_encoder=encoder)
+        pipeline = LumierePipeline.from_pretrained(workdir / "edit-decoder", text_encoder=encoder)
         update_folder(EDIT_MODEL_DIR, pipeline.to(torch.float16).save_pretrained)
 
 
