@@ -61,6 +61,8 @@ bench: install ## Run the benchmarks (tens of minutes on 2 CPU cores) and rewrit
 	$(PYTHON) -m benchmarks.bench_ops
 	$(PYTHON) -m benchmarks.bench_models
 	$(PYTHON) -m benchmarks.bench_models --memory
+	$(PYTHON) -m benchmarks.bench_profile
+	$(PYTHON) -m benchmarks.bench_few_step
 	$(PYTHON) -m benchmarks.bench_sampling
 	$(PYTHON) -m benchmarks.bench_training
 	$(PYTHON) -m benchmarks.bench_windows

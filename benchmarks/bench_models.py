@@ -5,7 +5,10 @@
 All three models are built from the same base ``UNet2DConditionModel`` (random weights;
 speed does not depend on their values):
 
-* ``stunet``: ``SpaceTimeUNet.from_unet2d(unet)``; trains its temporal parameters.
+* ``stunet``: ``SpaceTimeUNet.from_unet2d(unet)``; trains its temporal parameters. Its
+  inference forward runs the spatial layers over chunks of frames (frame chunking, on by
+  default); ``stunet_whole`` is the same model with chunking off, forward only (training
+  steps are never chunked).
 * ``animatediff``: ``UNetMotionModel.from_unet2d(unet, MotionAdapter(...))``, temporal
   attention at every level and no temporal resampling; trains its motion modules. It takes
   ``encoder_hidden_states`` repeated per frame, ``(B * F, L, D)``.
@@ -33,6 +36,7 @@ import torch
 from diffusers import MotionAdapter, UNet2DConditionModel, UNetMotionModel
 
 from lumiere import SpaceTimeUNet
+from lumiere.models.space_time_unet import DEFAULT_FRAME_CHUNK_SIZE
 
 from .common import count_flops, device, ensure_malloc_env, measure, median, save
 
@@ -66,7 +70,9 @@ class Candidate:
     def __call__(self, clip: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """``clip`` ``(B, C, F, H, W)``, ``context`` ``(B, L, D)``."""
         frames = clip.shape[2]
-        if self.name == "stunet":
+        if self.name.startswith("stunet"):
+            chunk = None if self.name == "stunet_whole" else DEFAULT_FRAME_CHUNK_SIZE
+            self.model.frame_chunk_size = chunk
             return self.model(clip, 500, context).sample
         repeated = context.repeat_interleave(frames, dim=0)
         if self.name == "animatediff":
@@ -93,6 +99,7 @@ def build(config: dict, dev: torch.device) -> list[Candidate]:
     animatediff.freeze_unet2d_params()  # trains the motion modules only, like stunet's temporal layers
     return [
         Candidate("stunet", stunet.to(dev)),
+        Candidate("stunet_whole", stunet),
         Candidate("animatediff", animatediff.to(dev)),
         Candidate("per_frame_2d", unet.to(dev)),
     ]
@@ -128,7 +135,7 @@ def run(config_name: str, frame_counts: list[int], repeats: int, memory: bool, t
                 flops[c.name] = count_flops(lambda: c(clip, context))
                 if not memory:
                     c(clip, context)  # warm-up
-            if not memory and frames in train_frames:
+            if not memory and frames in train_frames and c.name != "stunet_whole":
                 c.train_step(clip, context)
         for repeat in range(repeats):
             order = candidates[repeat % len(candidates) :] + candidates[: repeat % len(candidates)]
@@ -139,7 +146,7 @@ def run(config_name: str, frame_counts: list[int], repeats: int, memory: bool, t
                 samples[c.name]["forward_s"].append(seconds)
                 if memory:  # without the allocator setting, RSS does not track frees
                     samples[c.name]["forward_mib"].append(mib)
-                if frames not in train_frames:
+                if frames not in train_frames or c.name == "stunet_whole":
                     continue
                 gc.collect()
                 seconds, mib = measure(lambda: c.train_step(clip, context), dev)

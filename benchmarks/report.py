@@ -34,8 +34,40 @@ def fmt(value: float, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-def verdict(ratio: float, target: float) -> str:
-    return f"{fmt(ratio)} ({'met' if ratio <= target else 'not met'}, target <= {target})"
+def verdict(ratio: float, target: float, at_least: bool = False) -> str:
+    met = ratio >= target if at_least else ratio <= target
+    return f"{fmt(ratio)} ({'met' if met else 'not met'}, target {'>=' if at_least else '<='} {target})"
+
+
+def efficiency_lines(results: dict, memory: dict | None) -> list[str]:
+    """The performance issue's goals: STUNet's achieved rate against the per-frame 2D
+    U-Net's, its time ratios against its FLOP ratios, its peak memory, and what frame
+    chunking changed (STUNet against the same model with chunking off)."""
+    lines = []
+    for frames, row in results.items():
+        if "stunet_whole" not in row:
+            continue
+        stunet, motion, flat = row["stunet"], row["animatediff"], row["per_frame_2d"]
+        rate = stunet["forward_gflops_per_s"] / flat["forward_gflops_per_s"]
+        versus_motion = (stunet["forward_s"] / motion["forward_s"]) / (
+            stunet["forward_gflop"] / motion["forward_gflop"]
+        )
+        lines.append(
+            f"- F={frames}: GFLOP/s vs 2D per frame {verdict(rate, 0.95, at_least=True)}; "
+            f"time ratio / FLOP ratio vs AnimateDiff {verdict(versus_motion, 1.1)}; "
+            f"time vs 2D per frame {verdict(stunet['forward_s'] / flat['forward_s'], 0.8)}; "
+            f"frame chunking: time x{fmt(stunet['forward_s'] / row['stunet_whole']['forward_s'])} of chunking off"
+        )
+        if memory is not None and frames in memory["results"] and "stunet_whole" in memory["results"][frames]:
+            mem = memory["results"][frames]
+            peak = mem["stunet"]["forward_mib"]
+            lines.append(
+                f"- F={frames} forward peak: vs AnimateDiff {verdict(peak / mem['animatediff']['forward_mib'], 0.5)}; "
+                f"vs 2D per frame {verdict(peak / mem['per_frame_2d']['forward_mib'], 0.5)}; "
+                f"frame chunking: x{fmt(peak / mem['stunet_whole']['forward_mib'])} of chunking off "
+                f"({fmt(mem['stunet_whole']['forward_mib'], 0)} -> {fmt(peak, 0)} MiB)"
+            )
+    return ["", "Performance goals (frame chunking on, the default):", "", *lines] if lines else []
 
 
 def table_rows(results: dict, forward_key: str, train_key: str, digits: int, versus_2d: bool) -> list[str]:
@@ -59,7 +91,7 @@ def models_section(config_name: str, peak: dict | None) -> list[str]:
     timing, memory = load(f"models_{config_name}"), load(f"models_{config_name}_memory")
     if timing is None:
         return []
-    lines = [f"### `{config_name}` config", "", f"`{json.dumps(timing['config'])}`", ""]
+    lines = [f"### `{config_name}` config", "", measured_on(timing), "", f"`{json.dumps(timing['config'])}`", ""]
     params = timing["params"]
     lines += ["| model | parameters | trainable in the training step |", "|---|---|---|"]
     lines += [f"| {LABELS[m]} | {params[m]['total']:,} | {params[m]['trainable']:,} |" for m in MODELS]
@@ -118,6 +150,72 @@ def models_section(config_name: str, peak: dict | None) -> list[str]:
     if "16" in results and "80" in results:
         growth = (results["80"]["stunet"]["forward_s"] / 80) / (results["16"]["stunet"]["forward_s"] / 16)
         lines.append(f"- STUNet time per frame, F=80 vs F=16: {verdict(growth, 1.3)}")
+    lines += efficiency_lines(results, memory)
+    return lines + [""]
+
+
+def measured_on(result: dict) -> str:
+    info = result["machine"]
+    return (
+        f"Measured on: {info.get('cpu')}, {info.get('logical_cpus')} logical CPUs, SIMD "
+        f"{', '.join(info.get('simd', []))}; torch {info['torch']}, {info['threads']} threads, device {info['device']}."
+    )
+
+
+def profile_section(profile: dict | None) -> list[str]:
+    """``bench_profile``: seconds and achieved GFLOP/s per module type."""
+    if profile is None:
+        return []
+    lines = [
+        f"### Where the forward time goes (`{profile['config_name']}`)", "", measured_on(profile), "",
+        "Inclusive seconds per module type (forward hooks), median of "
+        f"{profile['repeats']} runs, and achieved GFLOP/s in brackets.", "",
+    ]  # fmt: skip
+    for frames, models in profile["results"].items():
+        names = list(models)
+        kinds = list(dict.fromkeys(kind for rows in models.values() for kind in rows))
+        lines += [f"{frames} frames:", "", "| module type | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for kind in kinds:
+            cells = []
+            for name in names:
+                row = models[name].get(kind)
+                rate = row and row["gflops_per_s"]
+                cells.append("-" if row is None else f"{fmt(row['seconds'], 3)} ({fmt(rate, 0) if rate else '-'})")
+            lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def few_step_section(few: dict | None) -> list[str]:
+    """The sampler table of ``bench_few_step`` and the goal: <= 1 s per clip with colour,
+    shape and direction within 3 points of DDIM at 25 steps on unseen combinations."""
+    if few is None:
+        return []
+    keys = ("colour", "shape", "motion", "motion_direction")
+    lines = [
+        "### Few-step sampling", "",
+        f"The shipped shapes-tiny, guidance {few['guidance']}, {few['prompts']} prompts of `lumiere eval` (half "
+        "held-out combinations), the same noise for every sampler; seconds per clip in batches of 8.", "",
+        measured_on(few), "",
+        "| sampler:steps | unseen colour / shape / motion / direction | seen colour / shape / motion / direction "
+        "| s/clip fp32 | s/clip bf16 autocast |",
+        "|---|---|---|---|---|",
+    ]  # fmt: skip
+    for setting, row in few["results"].items():
+        cells = [" / ".join(f"{100 * row[split][k]:.1f}" for k in keys) for split in ("unseen", "seen")]
+        times = [fmt(row["seconds"][p]) if p in row["seconds"] else "-" for p in ("fp32", "bf16_autocast")]
+        lines.append(f"| {setting} | {cells[0]} | {cells[1]} | {times[0]} | {times[1]} |")
+    reference = few["results"].get("ddim:25")
+    if reference is not None:
+        lines += ["", "Goal: <= 1 s per clip, colour / shape / direction within 3 points of ddim:25 (unseen):", ""]
+        for setting, row in few["results"].items():
+            drops = [100 * (reference["unseen"][k] - row["unseen"][k]) for k in ("colour", "shape", "motion_direction")]
+            fastest = min(row["seconds"].values()) if row["seconds"] else float("nan")
+            met = fastest <= 1.0 and max(drops) <= 3
+            lines.append(
+                f"- {setting}: {fmt(fastest)} s per clip, drops {' / '.join(f'{d:+.1f}' for d in drops)} points: "
+                f"{'met' if met else 'not met'}"
+            )
     return lines + [""]
 
 
@@ -234,6 +332,8 @@ def main() -> None:
             )
             lines.append(f"| {name}{extra} | {fmt(row['time_ratio'])} | {diff} |")
         lines.append("")
+    lines += profile_section(load("profile_mid"))
+    lines += few_step_section(load("few_step"))
     image = plot(["mid", "small"])
     if image is not None:
         lines += ["![time and memory vs frames](performance.png)", ""]
