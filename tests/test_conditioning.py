@@ -273,3 +273,20 @@ def test_conditional_training_lowers_the_loss_and_saves_a_conditional_model(tmp_
     unet = SpaceTimeUNet.from_pretrained(tmp_path / "run" / "unet")
     assert unet.config.conditioning_channels == 4
     assert unet.conditioning_conv_in.weight.abs().max() > 0
+
+
+def test_conditioning_learning_rate_puts_the_conditioning_convs_in_a_group_of_their_own():
+    from lumiere.training.trainer import _parameter_groups
+
+    unet = SpaceTimeUNet.from_unet2d(make_unet2d("pixel")).with_conditioning(decoder_input=True)
+    trainable = list(unet.parameters())
+    config = TrainConfig(conditioning=True, learning_rate=1e-4)
+    assert _parameter_groups(unet, trainable, config) == [{"params": trainable}]
+    rest, own = _parameter_groups(unet, trainable, TrainConfig(conditioning=True, conditioning_learning_rate=1e-3))
+    assert "lr" not in rest and own["lr"] == 1e-3
+    assert [id(p) for p in own["params"]] == [id(p) for p in unet.conditioning_parameters()]
+    assert len(rest["params"]) + len(own["params"]) == len(trainable)
+    # No conditioning weight among the trainable ones: one group.
+    temporal = list(unet.temporal_parameters())
+    groups = _parameter_groups(unet, temporal, TrainConfig(conditioning=True, conditioning_learning_rate=1e-3))
+    assert groups == [{"params": temporal}]

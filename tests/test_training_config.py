@@ -51,6 +51,9 @@ def test_resolved_config_round_trips(tmp_path):
         ({"known_drift": 1.5, "conditioning": True}, "known_drift=1.5 is a share of clips"),
         ({"known_drift": -0.1, "conditioning": True}, "known_drift must be a finite number"),
         ({"known_drift": 0.5}, "known_drift=0.5 needs conditioning=True"),
+        ({"conditioning_learning_rate": 0.0, "conditioning": True}, "conditioning_learning_rate=0.0 is invalid"),
+        ({"conditioning_learning_rate": float("inf"), "conditioning": True}, "conditioning_learning_rate must be"),
+        ({"conditioning_learning_rate": 1e-3}, "conditioning_learning_rate=0.001 needs conditioning=True"),
     ],
 )
 def test_invalid_values_are_named(values, message):

@@ -19,7 +19,10 @@ Stages, in order (each skips work already done, so rerunning continues a killed 
 5. ``decoder``: the ``drift`` model given the conditioning's decoder input (zero at first,
    ``conditioning_decoder_input``) and fine-tuned further as ``drift`` was, so that the
    known pixels reach the output through a path of their own.
-6. ``export``: the EMA weights of ``decoder`` in fp16, into ``lumiere/assets/shapes-tiny-edit``.
+6. ``faithful``: the ``decoder`` model fine-tuned further with the conditioning inputs'
+   learning rate ten times the rest (``conditioning_learning_rate``): the decoder input,
+   still near zero after ``decoder``, grows into a path that copies the known pixels.
+7. ``export``: the EMA weights of ``faithful`` in fp16, into ``lumiere/assets/shapes-tiny-edit``.
 """
 
 from __future__ import annotations
@@ -38,13 +41,15 @@ from ..training import TrainConfig, train
 from . import run_stages
 from .shapes_tiny import DATASETS, RESOLUTION, VALIDATION
 
-STAGES = ("data", "edit", "known", "drift", "decoder", "export")
+STAGES = ("data", "edit", "known", "drift", "decoder", "faithful", "export")
 EDIT_STEPS = 2500
 KNOWN_STEPS = 1000
 KNOWN_LOSS_WEIGHT = 4.0
 DRIFT_STEPS = 2500
 KNOWN_DRIFT = 0.5
 DECODER_STEPS = 1500
+FAITHFUL_STEPS = 1500
+FAITHFUL_CONDITIONING_LR = 1e-3
 
 
 def edit_config(workdir: Path, **overrides) -> TrainConfig:
@@ -86,6 +91,13 @@ def decoder_config(workdir: Path) -> TrainConfig:
     )
 
 
+def faithful_config(workdir: Path) -> TrainConfig:
+    return _continued(
+        workdir, "edit-decoder", "edit-faithful", FAITHFUL_STEPS, known_drift=KNOWN_DRIFT,
+        conditioning_learning_rate=FAITHFUL_CONDITIONING_LR,
+    )  # fmt: skip
+
+
 def _done(folder: Path) -> bool:
     return (folder / "model_index.json").is_file()
 
@@ -103,11 +115,13 @@ def run(stage: str, workdir: Path) -> None:
         train(drift_config(workdir))
     elif stage == "decoder" and not _done(workdir / "edit-decoder"):
         train(decoder_config(workdir))
+    elif stage == "faithful" and not _done(workdir / "edit-faithful"):
+        train(faithful_config(workdir))
     elif stage == "export":
         from ..pipelines import LumierePipeline
 
         encoder = MiniLMTextEncoder.from_pretrained()
-        pipeline = LumierePipeline.from_pretrained(workdir / "edit-decoder", text_encoder=encoder)
+        pipeline = LumierePipeline.from_pretrained(workdir / "edit-faithful", text_encoder=encoder)
         update_folder(EDIT_MODEL_DIR, pipeline.to(torch.float16).save_pretrained)
 
 

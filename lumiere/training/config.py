@@ -180,6 +180,11 @@ class TrainConfig(TemporalOptions):
         "pixels into its last, full-resolution decoder block (zero at first; SpaceTimeUNet's "
         "conditioning_decoder_input). A conditional U-Net without it gets it added, its other weights kept.",
     )
+    conditioning_learning_rate: float | None = _option(
+        None,
+        "With conditioning: peak AdamW learning rate of the conditioning inputs' convs alone (none: "
+        "learning_rate). Higher lets a new, zero-initialized input catch up with weights that are already trained.",
+    )
     # --- super-resolution training
     super_resolution_scale: int = _option(
         0,
@@ -254,6 +259,13 @@ class TrainConfig(TemporalOptions):
         check_finite("known_drift", self.known_drift, low=0.0)
         if self.known_drift > 1:
             raise ValueError(f"known_drift={self.known_drift} is a share of clips; use a value in [0, 1]")
+        if self.conditioning_learning_rate is not None:
+            rate = self.conditioning_learning_rate
+            check_finite("conditioning_learning_rate", rate)
+            if rate <= 0:
+                raise ValueError(f"conditioning_learning_rate={rate} is invalid; it must be positive or none")
+            if not self.conditioning:
+                raise ValueError(f"conditioning_learning_rate={rate} needs conditioning=True (known pixels)")
         if self.conditioning_decoder_input and not self.conditioning:
             raise ValueError("conditioning_decoder_input=True needs conditioning=True (known pixels)")
         if self.known_drift and not self.conditioning:

@@ -152,6 +152,19 @@ def _select_trainable(unet: torch.nn.Module, config: TrainConfig) -> list[torch.
     return [parameter for parameter in unet.parameters() if parameter.requires_grad]
 
 
+def _parameter_groups(unet: torch.nn.Module, trainable: list[torch.nn.Parameter], config: TrainConfig) -> list[dict]:
+    """AdamW's groups: the conditioning inputs' convs at ``conditioning_learning_rate``
+    when it is set, every other trainable weight at ``learning_rate``."""
+    if config.conditioning_learning_rate is None:
+        return [{"params": trainable}]
+    own = {id(parameter) for parameter in unet.conditioning_parameters()}
+    groups = [
+        {"params": [p for p in trainable if id(p) not in own]},
+        {"params": [p for p in trainable if id(p) in own], "lr": config.conditioning_learning_rate},
+    ]
+    return [group for group in groups if group["params"]]
+
+
 class _FolderUnion(ConcatDataset):
     """Several training folders as one dataset; :meth:`set_epoch` reaches every folder."""
 
@@ -210,8 +223,8 @@ def train(config: TrainConfig) -> TrainResult:
         dataset, batch_size=config.train_batch_size, sampler=sampler, num_workers=config.dataloader_num_workers
     )
     optimizer = torch.optim.AdamW(
-        trainable, lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2),
-        weight_decay=config.adam_weight_decay, eps=config.adam_epsilon,
+        _parameter_groups(unet, trainable, config), lr=config.learning_rate,
+        betas=(config.adam_beta1, config.adam_beta2), weight_decay=config.adam_weight_decay, eps=config.adam_epsilon,
     )  # fmt: skip
     # The prepared scheduler steps once per process per optimizer step.
     lr_scheduler = get_scheduler(
