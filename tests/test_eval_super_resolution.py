@@ -88,3 +88,23 @@ def test_the_ssr_evaluation_runs_end_to_end_on_a_tiny_upscaler(tmp_path):
     # Non-overlapping windows share no frames: their clip differs from the averaged one's.
     flicker = {m: seams["rows"][m][0]["flicker_boundary"] for m in METHODS}
     assert flicker["averaged"] != flicker["non_overlapping"]
+
+
+def test_the_ssr_evaluation_command_can_skip_the_seams_and_refuses_bad_counts(tmp_path, capsys):
+    import json
+
+    from lumiere.eval.super_resolution import main
+    from lumiere.testing import make_super_resolution_pipeline
+
+    make_super_resolution_pipeline(tmp_path).save_pretrained(tmp_path / "ssr")
+    out = tmp_path / "eval"
+    assert main(["--model", str(tmp_path / "ssr"), "--cases", "2", "--frames", "4", "--steps", "1",
+                 "--seam-cases", "0", "--out", str(out)]) == 0  # fmt: skip
+    results = json.loads((out / "eval-ssr.json").read_text())
+    assert results["seams"] is None and len(results["quality"]["rows"]) == 2
+    assert "flicker ratio" not in (out / "eval-ssr.md").read_text()
+    for bad in (["--seam-cases", "-1"], ["--cases", "0"]):
+        with pytest.raises(SystemExit) as stop:
+            main(["--model", str(tmp_path / "ssr"), *bad])
+        assert stop.value.code == 2
+    assert "--seam-cases >= 0; got" in capsys.readouterr().err

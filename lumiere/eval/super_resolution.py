@@ -177,6 +177,8 @@ def markdown_table(results: dict) -> str:
     lines = ["| split | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
     for split in ("unseen", "seen"):
         lines.append(f"| {split} | " + " | ".join(f"{quality[split][k]:.3g}" for k in keys) + " |")
+    if results["seams"] is None:
+        return "\n".join(lines)
     seams = results["seams"]["summary"]
     names = ("flicker_boundary", "flicker_interior", "acceleration_boundary", "acceleration_interior")
     lines += ["", "| windows | " + " | ".join(names) + " | flicker ratio | acceleration ratio |",
@@ -203,10 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=16, help="half held-out triples, half seen")
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--noise-level", type=int, default=None, help="default: the pipeline's")
-    parser.add_argument("--seam-cases", type=int, default=4)
+    parser.add_argument("--seam-cases", type=int, default=4, help="0 skips the seam measurements")
     parser.add_argument("--seam-frames", type=int, default=32)
     parser.add_argument("--window-size", type=int, default=16)
     args = parser.parse_args(argv)
+    if args.cases < 1 or args.seam_cases < 0:
+        parser.error(f"--cases must be >= 1 and --seam-cases >= 0; got {args.cases} and {args.seam_cases}")
     pipe = LumiereSuperResolutionPipeline.from_pretrained(args.model, dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
     settings = dict(num_inference_steps=args.steps, guidance_scale=args.guidance)
@@ -214,13 +218,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings["noise_level"] = args.noise_level
     cases = prompt_set(args.cases, args.seed)
     rows, seconds = evaluate_quality(pipe, cases, args.frames, settings)
-    seam_cases = prompt_set(args.seam_cases, args.seed + 1000)
-    seams = evaluate_seams(pipe, seam_cases, args.seam_frames, args.window_size, settings)
+    seams = None
+    if args.seam_cases:
+        seam_cases = prompt_set(args.seam_cases, args.seed + 1000)
+        seams = evaluate_seams(pipe, seam_cases, args.seam_frames, args.window_size, settings)
+        seams["summary"] = {m: _mean_rows(seams["rows"][m]) for m in METHODS}
     results = {
         "settings": {**vars(args), "model": str(args.model), "out": str(args.out)},
         "quality": {"summary": summarize({"ssr": rows}, [c.seen for c in cases]), "rows": rows,
                     "seconds_per_clip": seconds},
-        "seams": {**seams, "summary": {m: _mean_rows(seams["rows"][m]) for m in METHODS}},
+        "seams": seams,
     }  # fmt: skip
     write_results(args.out, "eval-ssr", results, markdown_table(results), args.overwrite)
     return 0
