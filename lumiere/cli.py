@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from .data.shapes import MOTIONS
+from .assets import STYLE_DIRS
+from .data.shapes import BACKGROUNDS, MOTIONS
 from .files import atomic_dir, check_output
 from .models.space_time_unet import TEMPORAL_OPTIONS, TemporalOptions
 from .training.config import add_arguments as add_train_arguments
@@ -154,8 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (generate, edit):
         command.add_argument(
             "--style", default=None,
-            help="interpolate the spatial weights towards this style: a fine-tuned 2D U-Net folder, weights file "
-            "or LoRA (lumiere.stylize)",
+            help=f"interpolate the spatial weights towards this style: a shipped one ({', '.join(STYLE_DIRS)}), or "
+            "a fine-tuned 2D U-Net folder, weights file or LoRA (lumiere.stylize)",
         )  # fmt: skip
         command.add_argument(
             "--style-scale", type=finite_float, default=0.5, help="with --style: in [0, 1], 1 = the style's weights"
@@ -253,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     make_dataset.add_argument(
         "--backgrounds", nargs="+", default=["black"], metavar="NAME",
-        help="backgrounds drawn per clip: black, gray, gradient, checker (default: black)",
+        help=f"backgrounds drawn per clip: {', '.join(BACKGROUNDS)} (default: black)",
     )  # fmt: skip
     return parser
 

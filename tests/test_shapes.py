@@ -16,6 +16,7 @@ from lumiere.data.shapes import (
     COMBINATIONS,
     HELD_OUT,
     MOTIONS,
+    NIGHT,
     PALETTE,
     SHAPES,
     ClipSpec,
@@ -177,8 +178,8 @@ def test_palette_colours_are_far_apart_and_from_the_backgrounds():
     colours = np.array(list(PALETTE.values()), dtype=float)
     distances = np.linalg.norm(colours[:, None] - colours[None], axis=-1)
     assert distances[~np.eye(len(colours), dtype=bool)].min() > 90
-    greys = np.array([[level] * 3 for level in (0, 24, 56, 96)], dtype=float)
-    assert np.linalg.norm(colours[:, None] - greys[None], axis=-1).min() > 120
+    backgrounds = np.array([[level] * 3 for level in (0, 24, 56, 96)] + [NIGHT], dtype=float)
+    assert np.linalg.norm(colours[:, None] - backgrounds[None], axis=-1).min() > 120
 
 
 @pytest.mark.parametrize("background", BACKGROUNDS)

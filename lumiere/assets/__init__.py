@@ -11,7 +11,7 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "shapes-tiny"
 EDIT_MODEL_DIR = Path(__file__).resolve().parent / "shapes-tiny-edit"
 SSR_MODEL_DIR = Path(__file__).resolve().parent / "shapes-ssr"
 # Styles for lumiere.stylize, by the name `--style` takes: LoRAs of shapes-tiny's 2D U-Net.
-STYLE_DIRS = {"outline": Path(__file__).resolve().parent / "styles" / "outline"}
+STYLE_DIRS = {name: Path(__file__).resolve().parent / "styles" / name for name in ("night", "outline")}
 
 
 # What builds each shipped pipeline, by the ``kind`` :func:`default_model_dir` takes.

@@ -60,7 +60,10 @@ DIRECTIONS = {
 }
 MOTIONS = (*DIRECTIONS, "bouncing", "growing", "shrinking", "rotating", "still")
 
-BACKGROUNDS = ("black", "gray", "gradient", "checker")
+BACKGROUNDS = ("black", "gray", "gradient", "checker", "night")
+# The plain dark blue of the ``night`` background (the ``night`` style's), far from every
+# palette colour as the greys are.
+NIGHT = (20, 40, 120)
 
 # Every (colour, shape, motion) triple that can be rendered. A rotating circle would
 # look still, so it is not one of them.
@@ -281,8 +284,10 @@ def draw(shape: str, center: np.ndarray, radius: float, angles: Sequence[float],
 
 
 def _background(name: str, height: int, width: int) -> np.ndarray:
-    """``(H, W, 3)`` float background; all are dark-to-mid greys, so no object colour
-    blends into them."""
+    """``(H, W, 3)`` float background; all are dark-to-mid greys or the dark blue
+    :data:`NIGHT`, so no object colour blends into them."""
+    if name == "night":
+        return np.broadcast_to(np.array(NIGHT, dtype=float), (height, width, 3)).copy()
     if name == "black":
         grey = np.zeros((height, width))
     elif name == "gray":

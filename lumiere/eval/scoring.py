@@ -313,6 +313,12 @@ def _from_background(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return background, np.linalg.norm(frames - background[:, None, None], axis=-1)
 
 
+def background_colours(frames: np.ndarray) -> np.ndarray:
+    """``(F, 3)`` each frame's background colour as :func:`score_clip` reads it (the median
+    of its border), RGB in 0..1; ``frames`` as there."""
+    return _from_background(_as_float_frames(frames))[0]
+
+
 def object_masks(frames: np.ndarray) -> np.ndarray:
     """``(F, H, W)`` the object's pixels in each frame as :func:`score_clip` finds them (all
     False in frames without a clear object); ``frames`` as there."""
