@@ -31,7 +31,7 @@ DTYPES = ("float32", "float16", "bfloat16")
 SCHEDULERS = ("ddim", "dpmsolver++", "unipc", "euler")  # lumiere.pipelines.schedulers.SCHEDULERS, without torch
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse, but errors are one line (no usage dump) with exit code 2."""
 
     def error(self, message: str) -> NoReturn:
@@ -111,8 +111,8 @@ def _add_sampling(parser: argparse.ArgumentParser, default_model: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="lumiere", description="Lumiere-style space-time U-Net video diffusion.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog="lumiere", description="Lumiere-style space-time U-Net video diffusion.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     inflate = commands.add_parser("inflate", help="turn a text-to-image pipeline folder into a video pipeline")
     inflate.add_argument("t2i_dir", type=_existing_dir, help="diffusers text-to-image pipeline folder (SD layout)")

@@ -17,7 +17,9 @@ def eval_parser(description: str, out: str, sampling: dict | None = None) -> arg
     from ..recipes.shapes_tiny import SAMPLING
 
     sampling = sampling or SAMPLING
-    parser = argparse.ArgumentParser(description=description)
+    from ..cli import OneLineParser
+
+    parser = OneLineParser(description=description)
     parser.add_argument("--steps", type=int, default=sampling["steps"])
     parser.add_argument("--guidance", type=float, default=sampling["guidance"])
     parser.add_argument("--seed", type=int, default=0, help="seed of the case set (lumiere.eval.shapes.prompt_set)")

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from scipy.ndimage import binary_fill_holes
 
-from ..data.shapes import NIGHT, render_clip, sample_specs
+from ..data.shapes import NIGHT, sample_specs
 from ..pipelines import LumierePipeline
 from ..stylize import stylize
 from .cli import eval_parser, write_results
@@ -75,9 +75,7 @@ def ground_truth(cases: Sequence[Case], num_frames: int, size: int, style: str |
     clips = []
     for case in cases:
         spec = sample_specs(1, seed=case.seed, include_only=[(case.colour, case.shape, case.motion)])[0]
-        drawn = render_clip(spec, 2 * num_frames, size) if style is None else render_in_style(
-            spec, 2 * num_frames, size, style)  # fmt: skip
-        clips.append(drawn[::2])
+        clips.append(render_in_style(spec, 2 * num_frames, size, style)[::2])
     return clips
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -12,7 +11,9 @@ def run_stages(
 ) -> int:
     """The command line of a recipe: ``[STAGE ...] [--workdir DIR]``, the stages run in
     their order (all by default)."""
-    parser = argparse.ArgumentParser(description=description)
+    from ..cli import OneLineParser
+
+    parser = OneLineParser(description=description)
     parser.add_argument("stages", nargs="*", choices=stages, default=list(stages), metavar="STAGE")
     parser.add_argument("--workdir", type=Path, default=Path("runs/shapes-tiny"))
     args = parser.parse_args(argv)

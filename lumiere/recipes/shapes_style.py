@@ -74,8 +74,11 @@ def styled(prompt: str, style: str = "outline") -> str:
     return f"{prompt}, {STYLES[style].phrase}"
 
 
-def render_in_style(spec: ClipSpec, num_frames: int, size: int, style: str) -> np.ndarray:
-    """``spec`` drawn in ``style`` ``(F, H, W, 3)`` uint8: its outline and background."""
+def render_in_style(spec: ClipSpec, num_frames: int, size: int, style: str | None) -> np.ndarray:
+    """``spec`` drawn in ``style`` ``(F, H, W, 3)`` uint8: its outline and background
+    (None: as the training clips are drawn)."""
+    if style is None:
+        return render_clip(spec, num_frames, size)
     recipe = STYLES[style]
     return render_clip(replace(spec, background=recipe.background), num_frames, size, outline=recipe.outline)
 
