@@ -187,7 +187,8 @@ def python_snippet(args: Any) -> str:
         binarize_mask=(getattr(args, "binarize_mask", True) or args.command == "animate", True),
         negative_prompt=(args.negative_prompt, None), height=(args.height, None), width=(args.width, None),
         window_size=(args.window_size, None), window_stride=(args.window_stride, None),
-        window_weighting=(args.window_weighting, "flat"), autocast=(args.autocast, False),
+        window_weighting=(args.window_weighting, "flat"), window_noise=(args.window_noise, "independent"),
+        autocast=(args.autocast, False),
     )  # fmt: skip
     keywords.update({name: value for name, (value, default) in optional.items() if value != default})
     kind = KINDS.get(args.command, "text-to-video")

@@ -26,6 +26,7 @@ from .training.config import add_option_flags
 from .validation import check_fps, finite_float, seed_int
 
 WINDOW_WEIGHTINGS = ("flat", "pyramid")  # lumiere.pipelines.windows.WEIGHTINGS, without importing torch here
+WINDOW_NOISES = ("independent", "shuffled")  # lumiere.pipelines.windows.NOISES
 
 DTYPES = ("float32", "float16", "bfloat16")
 SCHEDULERS = ("ddim", "dpmsolver++", "unipc", "euler")  # lumiere.pipelines.schedulers.SCHEDULERS, without torch
@@ -103,6 +104,11 @@ def _add_sampling(parser: argparse.ArgumentParser, default_model: str) -> None:
     parser.add_argument(
         "--window-weighting", choices=WINDOW_WEIGHTINGS, default="flat",
         help="with --window-size: how overlapping predictions are averaged (pyramid: less weight at window edges)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--window-noise", choices=WINDOW_NOISES, default="independent",
+        help="with --window-size: the initial noise drawn per frame, or shuffled (FreeNoise: every window starts "
+        "from a permutation of the first window's noise)",
     )  # fmt: skip
     parser.add_argument(
         "--no-check-memory", dest="check_memory", action="store_false",
@@ -424,7 +430,7 @@ def generate_from_args(
     sampling = dict(
         num_inference_steps=args.steps, negative_prompt=args.negative_prompt, autocast=args.autocast,
         check_memory=args.check_memory, window_size=args.window_size, window_stride=args.window_stride,
-        window_weighting=args.window_weighting, callback_on_step_end=callback,
+        window_weighting=args.window_weighting, window_noise=args.window_noise, callback_on_step_end=callback,
     )  # fmt: skip
     scheduler = getattr(args, "scheduler", None)
     with style, using_scheduler(pipe, scheduler):

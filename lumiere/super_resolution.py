@@ -6,7 +6,13 @@ U-Net as ``class_labels`` (a U-Net with ``class_embed_type="timestep"``), so it 
 much to trust the input.
 
 Training degrades its clean clips with :func:`downsample`; the pipeline takes the base
-model's clips as they are. Tensors ``(B, C, F, H, W)`` or ``(B, C, H, W)``, pixels in
+model's clips as they are.
+
+A *residual* SSR model (``super_resolution_residual``) diffuses the difference between the
+clip and its clean input upsampled (:func:`residual_base`), and the pipeline adds that base
+back after sampling, as SRDiff (Li et al., 2022) does: flat regions, most of a clip, are
+zero in the residual, so an under-trained model no longer draws grain over them, and a
+model that predicts nothing returns the bicubic upsample. Tensors ``(B, C, F, H, W)`` or ``(B, C, H, W)``, pixels in
 [-1, 1].
 """
 
@@ -44,6 +50,11 @@ def upsample(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """``images`` resized to ``size`` ``(H, W)`` bicubically, the low-resolution input as the
     U-Net sees it."""
     return _per_frame(images, lambda x: F.interpolate(x, size=size, mode="bicubic", align_corners=False))
+
+
+def residual_base(low: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """What a residual SSR model's sample is added to: the clean ``low`` upsampled to ``size``."""
+    return upsample(low, size)
 
 
 def augment(

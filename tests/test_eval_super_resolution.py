@@ -72,6 +72,25 @@ def test_a_long_ground_truth_clip_keeps_its_motion_across_windows_without_seams(
         assert score_long(case, turned, 16, set())["heading_kept"] == 0.5
 
 
+def test_the_long_video_evaluation_applies_its_window_options_to_the_averaged_run_only():
+    from types import SimpleNamespace
+
+    from lumiere.eval.long_video import evaluate
+
+    case = prompt_set(2)[0]
+    calls = []
+
+    def pipe(prompt, **kwargs):
+        calls.append(kwargs)
+        return SimpleNamespace(frames=[ground_truth(case, kwargs["num_frames"], 32) / 255.0])
+
+    run = evaluate(pipe, [case], 32, 16, {}, dict(window_weighting="pyramid", window_noise="shuffled"))
+    assert [(c["window_stride"], c.get("window_weighting"), c.get("window_noise")) for c in calls] == [
+        (8, "pyramid", "shuffled"), (16, None, None)
+    ]  # fmt: skip
+    assert run["rows"]["averaged"][0]["colour"] and run["rows"]["averaged"][0]["heading_kept"] == 1.0
+
+
 def test_the_ssr_evaluation_runs_end_to_end_on_a_tiny_upscaler(tmp_path):
     """Quality rows and the three seam runs of :mod:`lumiere.eval.super_resolution` on a
     tiny 16 -> 32 px pipeline (untrained: the numbers are not the point, their layout is)."""

@@ -86,9 +86,11 @@ def test_ssr_stages_chain_on_the_64_px_data_of_the_same_specs(tmp_path):
     video = shapes_ssr.video_config(tmp_path)
     assert pretrain.mode == "image" and pretrain.from_scratch and pretrain.resume == "latest"
     assert video.pretrained == pretrain.output_dir and video.mode == "video"
+    assert video.temporal_downsample is False  # the inflated model starts as the per-frame 2D one
     for config in (pretrain, video):
         assert config.resolution == shapes_ssr.RESOLUTION == 2 * shapes_tiny.RESOLUTION
         assert config.super_resolution_scale == shapes_ssr.SCALE == 2
+        assert config.super_resolution_residual  # the inflated model samples what the 2D one learned
     # The same clips and stills as shapes-tiny's (held-out triples excluded), only larger.
     assert shapes_ssr.SSR_DATASETS == {"stills-64": shapes_tiny.DATASETS["stills"],
                                        "clips-64": shapes_tiny.DATASETS["clips"]}  # fmt: skip

@@ -8,7 +8,7 @@ from diffusers import DDPMScheduler, DiffusionPipeline
 
 from lumiere import LumiereSuperResolutionPipeline
 from lumiere.data.shapes import write_dataset
-from lumiere.super_resolution import conditioning, downsample, upsample
+from lumiere.super_resolution import conditioning, downsample, residual_base, upsample
 from lumiere.testing import make_pixel_t2i_pipeline, make_scheduler, make_super_resolution_pipeline
 from lumiere.training import TrainConfig, train
 
@@ -102,6 +102,20 @@ def test_a_saved_upscaler_loads_with_its_scale(pipe, tmp_path):
     assert type(loaded) is LumiereSuperResolutionPipeline and loaded.config.super_resolution_scale == 2
 
 
+def test_a_residual_upscaler_adds_the_upsampled_input_to_what_it_samples(pipe, tmp_path):
+    residual = LumiereSuperResolutionPipeline(**pipe.components, super_resolution_residual=True)
+    video = _low_res(pipe.unet.temporal_factor)
+    call = dict(num_inference_steps=2, output_type="latent")
+    plain = pipe(video, "a red circle", generator=torch.Generator().manual_seed(0), **call).frames
+    summed = residual(video, "a red circle", generator=torch.Generator().manual_seed(0), **call).frames
+    base = residual_base((video * 2 - 1).permute(1, 0, 2, 3)[None], (32, 32))
+    torch.testing.assert_close(summed - plain, base, rtol=0, atol=1e-5)
+    residual.save_pretrained(tmp_path / "residual")
+    assert DiffusionPipeline.from_pretrained(tmp_path / "residual").config.super_resolution_residual is True
+    with pytest.raises(ValueError, match=r"super_resolution_residual must be a bool; got 'yes'"):
+        LumiereSuperResolutionPipeline(**pipe.components, super_resolution_residual="yes")
+
+
 @pytest.fixture(scope="module")
 def sr_files(tmp_path_factory):
     root = tmp_path_factory.mktemp("sr-training")
@@ -145,9 +159,37 @@ def test_sr_training_from_stills_then_clips_makes_an_upscaler(sr_files, tmp_path
     assert out.shape == (1, 4, 16, 16, 3)
 
 
+def test_residual_sr_training_diffuses_the_clip_minus_its_upsampled_input(sr_files, tmp_path, monkeypatch):
+    import lumiere.training.trainer as trainer
+
+    targets = []
+    add_noise = DDPMScheduler.add_noise
+
+    def recording(self, clean, noise, timesteps):
+        targets.append(clean.clone())
+        return add_noise(self, clean, noise, timesteps)
+
+    monkeypatch.setattr(DDPMScheduler, "add_noise", recording)
+    batches = []
+    loss = trainer._loss
+
+    def keep_batch(batch, *args, **kwargs):
+        batches.append(batch["pixel_values"].clone())
+        return loss(batch, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "_loss", keep_batch)
+    train(_sr_config(sr_files, tmp_path / "sr-res", mode="video", train_data=str(sr_files / "clips"), num_frames=4,
+                     max_train_steps=1, super_resolution_residual=True))  # fmt: skip
+    clean = batches[0]
+    expected = clean - upsample(downsample(clean, 2), clean.shape[-2:])
+    torch.testing.assert_close(targets[0], expected)  # the first add_noise: the target; the next: the input
+    assert DiffusionPipeline.from_pretrained(tmp_path / "sr-res").config.super_resolution_residual is True
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
+        (dict(super_resolution_scale=0, super_resolution_residual=True), r"super_resolution_residual=True needs"),
         (dict(conditioning=True, mode="video"), r"super_resolution_scale and conditioning cannot be combined"),
         (dict(resolution=18, super_resolution_scale=4), r"resolution=18 is not a multiple of super_resolution_scale=4"),
         (dict(validation_prompts=["a red circle"]), r"validation_prompts are text-to-video samples"),

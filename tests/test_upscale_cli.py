@@ -65,7 +65,7 @@ def test_window_options_reach_the_pipeline(capsys, folders, tmp_path, monkeypatc
     args = ["generate", "a red circle", "--model", str(folders / "t2v"), "--frames", "8", "--steps", "1"]
     result = run_in_process(capsys, *args, "--window-size", "4", "--window-stride", "2", "--out", str(out))
     assert result.returncode == 0, result.stderr
-    assert seen == dict(window_size=4, window_stride=2, window_weighting="flat")
+    assert seen == dict(window_size=4, window_stride=2, window_weighting="flat", window_noise="independent")
     assert _frames(out).shape == (8, 16, 16, 3)
 
 
@@ -78,6 +78,7 @@ def test_window_options_reach_the_pipeline(capsys, folders, tmp_path, monkeypatc
         (["upscale", "CLIP", "a", "--height", "30"], r"height=30"),
         (["upscale", "missing.mp4", "a"], r"cannot be read as a video"),
         (["upscale", "CLIP", "a", "--window-weighting", "cosine"], r"invalid choice: 'cosine'"),
+        (["upscale", "CLIP", "a", "--window-noise", "shuffled"], r"window_noise='shuffled' needs window_size"),
         (["generate", "a", "--model", "T2V", "--noise-level", "5"], r"--noise-level 5 needs --upscale"),
         (["generate", "a", "--model", "T2V", "--upscale-model", "SR"], r"--upscale-model .* needs --upscale"),
         (
@@ -95,11 +96,11 @@ def test_bad_upscaling_and_window_options_exit_2_in_one_line(capsys, folders, tm
     assert re.search(match, result.stderr) and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-def test_the_command_lines_window_weightings_are_the_samplers():
-    from lumiere.cli import WINDOW_WEIGHTINGS
-    from lumiere.pipelines.windows import WEIGHTINGS
+def test_the_command_lines_window_weightings_and_noises_are_the_samplers():
+    from lumiere.cli import WINDOW_NOISES, WINDOW_WEIGHTINGS
+    from lumiere.pipelines.windows import NOISES, WEIGHTINGS
 
-    assert WINDOW_WEIGHTINGS == WEIGHTINGS
+    assert WINDOW_WEIGHTINGS == WEIGHTINGS and WINDOW_NOISES == NOISES
 
 
 def test_shipped_models_by_kind():

@@ -10,7 +10,12 @@ import torch
 
 from lumiere import LumierePipeline, LumiereVideoToVideoPipeline
 from lumiere.pipelines.sampling import Branch, Guidance, denoise
-from lumiere.pipelines.windows import TemporalMultiDiffusion, temporal_windows, window_weights
+from lumiere.pipelines.windows import (
+    TemporalMultiDiffusion,
+    shuffle_window_noise,
+    temporal_windows,
+    window_weights,
+)
 from lumiere.testing import make_pixel_lumiere_pipeline, subprocess_env
 
 RUNNER = "tests/windows_runner.py"
@@ -67,6 +72,21 @@ def test_weights_are_a_partition_of_unity_whatever_the_windows():
     assert window_weights(5, "pyramid").tolist() == [1, 2, 3, 2, 1]
     with pytest.raises(ValueError, match=r"window_weighting='hann' is not one of \['flat', 'pyramid'\]"):
         window_weights(4, "hann")
+
+
+@pytest.mark.parametrize("num_frames, stride", [(40, 8), (36, 8), (16, 4), (19, 5)])
+def test_shuffled_noise_gives_every_window_a_permutation_of_the_first_windows_noise(num_frames, stride):
+    windows = temporal_windows(num_frames, 16 if num_frames >= 16 else num_frames, stride)
+    frame_ids = torch.arange(num_frames, dtype=torch.float32).view(1, 1, -1, 1, 1).expand(2, 3, -1, 2, 2)
+    shuffled = shuffle_window_noise(frame_ids, windows, torch.Generator().manual_seed(0))
+    first = sorted(frame_ids[0, 0, windows[0], 0, 0].tolist())
+    for window in windows:
+        assert sorted(shuffled[0, 0, window, 0, 0].tolist()) == first
+    assert torch.equal(shuffled[:, :, windows[0]], frame_ids[:, :, windows[0]])  # the first window keeps its own
+    assert torch.equal(shuffled, shuffled[:1, :1, :, :1, :1].expand_as(shuffled))  # one order for every element
+    again = shuffle_window_noise(frame_ids, windows, torch.Generator().manual_seed(0))
+    other = shuffle_window_noise(frame_ids, windows, torch.Generator().manual_seed(1))
+    assert torch.equal(again, shuffled) and (len(windows) == 1 or not torch.equal(other, shuffled))
 
 
 class _Identity:
@@ -150,6 +170,18 @@ def test_long_clips_from_windows_in_batches_of_any_size(pipe):
     assert video.shape == (1, 5 * factor, 16, 16, 3) and 0 <= video.min() and video.max() <= 1
 
 
+def test_shuffled_window_noise_starts_the_sampler_from_the_rescheduled_noise(pipe):
+    factor = pipe.unet.temporal_factor
+    run = dict(prompt="a red circle", num_frames=5 * factor, num_inference_steps=2, window_size=2 * factor,
+               output_type="latent")  # fmt: skip
+    shuffled = pipe(**run, window_noise="shuffled", generator=torch.Generator().manual_seed(0)).frames
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.randn(1, 3, 5 * factor, 16, 16, generator=generator)
+    rescheduled = shuffle_window_noise(noise, temporal_windows(5 * factor, 2 * factor), generator)
+    assert torch.equal(pipe(**run, latents=rescheduled).frames, shuffled)
+    assert not torch.equal(pipe(**run, generator=torch.Generator().manual_seed(0)).frames, shuffled)
+
+
 def test_window_options_are_checked_up_front(pipe):
     factor = pipe.unet.temporal_factor
     run = dict(prompt="a red circle", num_frames=4 * factor, num_inference_steps=1)
@@ -159,6 +191,12 @@ def test_window_options_are_checked_up_front(pipe):
         pipe(**run, window_weighting="pyramid")
     with pytest.raises(ValueError, match=r"window_weighting='hann' is not one of"):
         pipe(**run, window_size=2 * factor, window_weighting="hann")
+    with pytest.raises(ValueError, match=r"window_noise='shuffled' needs window_size"):
+        pipe(**run, window_noise="shuffled")
+    with pytest.raises(ValueError, match=r"window_noise='repeated' is not one of \['independent', 'shuffled'\]"):
+        pipe(**run, window_size=2 * factor, window_noise="repeated")
+    with pytest.raises(ValueError, match=r"window_noise='shuffled' draws the initial noise itself"):
+        pipe(**run, window_size=2 * factor, window_noise="shuffled", latents=torch.randn(1, 3, 4 * factor, 16, 16))
     with pytest.raises(ValueError, match=r"window_batch_size must be an integer >= 1; got 0"):
         pipe(**run, window_size=2 * factor, window_batch_size=0)
     with pytest.raises(ValueError, match=rf"window_size={8 * factor} is longer than num_frames={4 * factor}"):

@@ -1,10 +1,12 @@
 """Scoring clips longer than the model was trained on, made over temporal windows.
 
     python -m lumiere.eval.long_video [--model DIR] [--cases 8] [--frames 64] [--window-size 16]
+                                      [--window-weighting flat] [--window-noise independent]
 
 Each case is a :func:`lumiere.eval.shapes.prompt_set` triple (half held out), generated
 at ``--frames`` frames by the text-to-video model over windows of ``--window-size``
-frames, averaged at every step (stride half a window, MultiDiffusion) and, for
+frames, averaged at every step (stride half a window, MultiDiffusion, weighted and with
+the initial noise as ``--window-weighting`` and ``--window-noise`` say) and, for
 comparison, over non-overlapping windows (stride = window: the naive way). Scored from
 pixels:
 
@@ -30,6 +32,7 @@ import torch
 
 from ..data.shapes import DIRECTIONS
 from ..pipelines import LumierePipeline
+from ..pipelines.windows import NOISES, WEIGHTINGS
 from .cli import eval_parser, write_results
 from .editing import summarize, uint8_frames
 from .scoring import score_clip
@@ -72,8 +75,18 @@ def score_long(case: Case, frames: np.ndarray, window_size: int, edges: set[int]
     }  # fmt: skip
 
 
-def evaluate(pipe: LumierePipeline, cases: Sequence[Case], num_frames: int, window_size: int, settings: dict) -> dict:
+def evaluate(
+    pipe: LumierePipeline,
+    cases: Sequence[Case],
+    num_frames: int,
+    window_size: int,
+    settings: dict,
+    averaged: dict | None = None,
+) -> dict:
+    """``averaged``: window options of the averaged run alone (``window_weighting``,
+    ``window_noise``); the naive run keeps the defaults."""
     strides = {"averaged": window_size // 2, "non_overlapping": window_size}
+    options = {"averaged": averaged or {}, "non_overlapping": {}}
     rows: dict[str, list[dict]] = {method: [] for method in METHODS}
     seconds = dict.fromkeys(METHODS, 0.0)
     for number, case in enumerate(cases):
@@ -81,7 +94,7 @@ def evaluate(pipe: LumierePipeline, cases: Sequence[Case], num_frames: int, wind
         for method, stride in strides.items():
             start = time.perf_counter()
             frames = pipe(case.prompt, num_frames=num_frames, window_size=window_size, window_stride=stride,
-                          output_type="np", generator=torch.Generator().manual_seed(case.seed),
+                          output_type="np", generator=torch.Generator().manual_seed(case.seed), **options[method],
                           **settings).frames[0]  # fmt: skip
             seconds[method] += time.perf_counter() - start
             frames = uint8_frames(frames)
@@ -107,12 +120,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=8, help="half held-out triples, half seen")
     parser.add_argument("--frames", type=int, default=64)
     parser.add_argument("--window-size", type=int, default=16)
+    parser.add_argument("--window-weighting", choices=WEIGHTINGS, default="flat", help="of the averaged windows")
+    parser.add_argument("--window-noise", choices=NOISES, default="independent", help="of the averaged windows")
     args = parser.parse_args(argv)
     pipe = LumierePipeline.from_pretrained(args.model, dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
     cases = prompt_set(args.cases, args.seed)
     settings = dict(num_inference_steps=args.steps, guidance_scale=args.guidance)
-    run = evaluate(pipe, cases, args.frames, args.window_size, settings)
+    averaged = dict(window_weighting=args.window_weighting, window_noise=args.window_noise)
+    run = evaluate(pipe, cases, args.frames, args.window_size, settings, averaged)
     summary = summarize(run["rows"], [case.seen for case in cases])
     results = {"settings": {**vars(args), "model": str(args.model), "out": str(args.out)}, "summary": summary,
                "cases": [case.prompt for case in cases], **run}  # fmt: skip

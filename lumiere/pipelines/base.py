@@ -32,7 +32,7 @@ from ..validation import check_finite, check_frame_correlation, check_int, check
 from .checks import Callback, callback_names, check_callback_result, check_embeds, check_finite_latents
 from .folders import check_video_pipeline, load_local
 from .sampling import Branch, Guidance, ModelFn, denoise, schedule, step_kwargs
-from .windows import TemporalMultiDiffusion, temporal_windows, window_weights
+from .windows import NOISES, TemporalMultiDiffusion, shuffle_window_noise, temporal_windows, window_weights
 
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
 
@@ -44,7 +44,7 @@ SAMPLING_OPTIONS: dict[str, Any] = dict(
     negative_prompt_embeds=None, output_type="np", return_dict=True, cross_attention_kwargs=None,
     callback_on_step_end=None, callback_on_step_end_tensor_inputs=("latents",), decode_chunk_size=16,
     autocast=False, check_memory=True, window_size=None, window_stride=None, window_weighting="flat",
-    window_batch_size=1, distribute_windows=False,
+    window_noise="independent", window_batch_size=1, distribute_windows=False,
 )  # fmt: skip
 
 
@@ -392,6 +392,9 @@ class LumiereBasePipeline(DiffusionPipeline):
             batch, self.num_channels_latents, num_frames, height, width, self.unet.dtype, device, o["generator"],
             o["latents"],
         )  # fmt: skip
+        if o["window_noise"] == "shuffled":
+            generator = o["generator"][0] if isinstance(o["generator"], list) else o["generator"]
+            latents = shuffle_window_noise(latents, windows, generator)
         return Prepared(prompt_embeds, negative_prompt_embeds, timesteps, latents, windows)
 
     def check_windows(self, num_frames: int, options: dict) -> list[slice] | None:
@@ -399,12 +402,19 @@ class LumiereBasePipeline(DiffusionPipeline):
         ``num_frames`` (None without ``window_size``); a ValueError names a bad option."""
         o = options
         if o["window_size"] is None:
-            for name in ("window_stride", "window_weighting", "window_batch_size", "distribute_windows"):
+            names = ("window_stride", "window_weighting", "window_noise", "window_batch_size", "distribute_windows")
+            for name in names:
                 if o[name] != SAMPLING_OPTIONS[name]:
                     raise ValueError(f"{name}={o[name]!r} needs window_size, which is None (no temporal windows)")
             return None
         windows = temporal_windows(num_frames, o["window_size"], o["window_stride"], self.unet.temporal_factor)
         window_weights(o["window_size"], o["window_weighting"])
+        if o["window_noise"] not in NOISES:
+            raise ValueError(f"window_noise={o['window_noise']!r} is not one of {list(NOISES)}")
+        if o["window_noise"] == "shuffled" and o["latents"] is not None:
+            raise ValueError(
+                "window_noise='shuffled' draws the initial noise itself; pass latents=None or use 'independent'"
+            )
         check_int("window_batch_size", o["window_batch_size"], 1)
         if not isinstance(o["distribute_windows"], bool):
             raise ValueError(f"distribute_windows must be a bool; got {o['distribute_windows']!r}")
@@ -416,10 +426,11 @@ class LumiereBasePipeline(DiffusionPipeline):
         prepared: Prepared,
         options: dict,
         paste: tuple[torch.Tensor, torch.Tensor] | None = None,
+        base: torch.Tensor | None = None,
     ) -> LumierePipelineOutput | tuple:
         """The end of every call: [`sample`] from ``prepared`` with the model function
         ``guidance`` (averaged over ``prepared.windows`` when there are some), then
-        [`output`] (``paste`` as there)."""
+        [`output`] (``paste`` and ``base`` as there)."""
         o = options
         model_fn = None
         if prepared.windows is not None:
@@ -432,7 +443,7 @@ class LumiereBasePipeline(DiffusionPipeline):
             guidance, prepared.latents, prepared.timesteps, o["generator"], o["eta"], o["callback_on_step_end"],
             o["callback_on_step_end_tensor_inputs"], o["autocast"], model_fn,
         )  # fmt: skip
-        return self.output(latents, o["output_type"], o["decode_chunk_size"], o["return_dict"], paste)
+        return self.output(latents, o["output_type"], o["decode_chunk_size"], o["return_dict"], paste, base)
 
     # ------------------------------------------------------------------ sampling
 
@@ -523,14 +534,21 @@ class LumiereBasePipeline(DiffusionPipeline):
         decode_chunk_size: int,
         return_dict: bool,
         paste: tuple[torch.Tensor, torch.Tensor] | None = None,
+        base: torch.Tensor | None = None,
     ) -> LumierePipelineOutput | tuple:
         """Decode and post-process the final latents as ``output_type`` asks, free the
         offload hooks, and wrap the frames.
+
+        ``base``: shaped as the latents, added to them first, for a model that samples a
+        residual over it (:mod:`lumiere.super_resolution`); ``output_type="latent"``
+        returns the sum.
 
         ``paste``: ``(pixels, known)``, pixels ``(B, 3, F, H, W)`` in [-1, 1] and a mask
         ``(B, 1, F, H, W)`` in [0, 1], blended over the decoded video (``known * pixels +
         (1 - known) * video``) so that known pixels come back as given; not applied to
         ``output_type="latent"``, which returns what the U-Net made."""
+        if base is not None:
+            latents = latents + base.to(device=latents.device, dtype=latents.dtype)
         if output_type == "latent":
             frames = latents
         else:

@@ -2,6 +2,9 @@
 low-resolution clip, noised to ``noise_level`` (conditioning augmentation) and upsampled,
 is concatenated to the noisy high-resolution clip at every step (:mod:`lumiere.super_resolution`).
 
+A residual model (``super_resolution_residual``) samples the clip minus the input
+upsampled, which is added back at the end.
+
 Long clips go through temporal windows averaged at every step (MultiDiffusion, the
 ``window_size`` option of every pipeline, :mod:`lumiere.pipelines.windows`), which is how
 Lumiere's SSR covers a clip it cannot hold at full resolution.
@@ -17,7 +20,7 @@ from diffusers.schedulers import KarrasDiffusionSchedulers, SchedulerMixin
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..models.space_time_unet import SpaceTimeUNet
-from ..super_resolution import NUM_LEVELS, conditioning
+from ..super_resolution import NUM_LEVELS, conditioning, residual_base
 from ..validation import check_int, check_multiple
 from .base import LumiereBasePipeline, LumierePipelineOutput, merge_options
 from .inputs import video_pixels
@@ -36,6 +39,9 @@ class LumiereSuperResolutionPipeline(LumiereBasePipeline):
 
     Components and config as [`LumiereBasePipeline`], and:
         super_resolution_scale (`int`, defaults to 2): output size over input size, per side.
+        super_resolution_residual (`bool`, defaults to False): whether the U-Net samples the
+            clip minus the input upsampled bicubically (trained with the option of that name),
+            the upsample added back after sampling.
     """
 
     def __init__(
@@ -47,8 +53,11 @@ class LumiereSuperResolutionPipeline(LumiereBasePipeline):
         vae: None = None,
         noise_frame_correlation: float = 0.0,
         super_resolution_scale: int = 2,
+        super_resolution_residual: bool = False,
     ):
         check_int("super_resolution_scale", super_resolution_scale, 1)
+        if not isinstance(super_resolution_residual, bool):
+            raise ValueError(f"super_resolution_residual must be a bool; got {super_resolution_residual!r}")
         if vae is not None:
             raise ValueError("LumiereSuperResolutionPipeline works in pixel space; vae must be None")
         config = unet.config.unet2d_config
@@ -60,7 +69,9 @@ class LumiereSuperResolutionPipeline(LumiereBasePipeline):
                 "class_embed_type='timestep' (the noise level): train one with lumiere train --super-resolution-scale"
             )  # fmt: skip
         super().__init__(unet, scheduler, text_encoder, tokenizer, vae, noise_frame_correlation)
-        self.register_to_config(super_resolution_scale=super_resolution_scale)
+        self.register_to_config(
+            super_resolution_scale=super_resolution_scale, super_resolution_residual=super_resolution_residual
+        )
 
     @property
     def num_channels_latents(self) -> int:
@@ -112,4 +123,5 @@ class LumiereSuperResolutionPipeline(LumiereBasePipeline):
             prepared.prompt_embeds, prepared.negative_prompt_embeds, o["cross_attention_kwargs"], concat,
             model_kwargs={"class_labels": level},
         )  # fmt: skip
-        return self.finish(guidance, prepared, o)
+        base = residual_base(low, (height, width)) if self.config.super_resolution_residual else None
+        return self.finish(guidance, prepared, o, base=base)

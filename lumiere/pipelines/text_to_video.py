@@ -94,6 +94,7 @@ class LumierePipeline(LumiereBasePipeline):
         window_size: int | None = None,
         window_stride: int | None = None,
         window_weighting: str = "flat",
+        window_noise: str = "independent",
         window_batch_size: int = 1,
         distribute_windows: bool = False,
     ) -> LumierePipelineOutput | tuple:
@@ -134,6 +135,9 @@ class LumierePipeline(LumiereBasePipeline):
                 ``window_size // 2``. A last window is aligned to the clip's end.
             window_weighting: ``"flat"`` or ``"pyramid"`` (frames weigh most at a window's
                 middle); the weights of each frame are normalised to sum to one.
+            window_noise: ``"independent"`` (noise drawn per frame) or ``"shuffled"``
+                (FreeNoise's rescheduling: every window starts from a permutation of the
+                first window's noise; needs ``latents=None``).
             window_batch_size: windows per U-Net call.
             distribute_windows: share the windows among the processes of an ``accelerate
                 launch`` (every process makes the same call and gets the same clip).

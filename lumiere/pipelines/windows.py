@@ -19,6 +19,11 @@ each process runs the model on its share of the windows, the predictions are gat
 every process averages all of them in window order, so every process holds the same clip,
 the one a single process makes.
 
+The initial noise of a windowed clip may be drawn per frame (``"independent"``) or
+rescheduled as FreeNoise does (``"shuffled"``, Qiu et al., 2024, :func:`shuffle_window_noise`):
+every window then starts from a permutation of the first window's noise, to make the
+windows agree on what the clip shows (docs/super-resolution.md measures what it does).
+
 Tensor layout: latents and predictions ``(B, C, F, h, w)``.
 """
 
@@ -34,6 +39,7 @@ from ..validation import check_int, check_multiple
 from .sampling import Guidance
 
 WEIGHTINGS = ("flat", "pyramid")
+NOISES = ("independent", "shuffled")
 
 
 def temporal_windows(
@@ -75,6 +81,23 @@ def window_weights(window_size: int, weighting: str = "flat") -> torch.Tensor:
         return torch.ones(window_size)
     position = torch.arange(window_size, dtype=torch.float32)
     return torch.minimum(position + 1, window_size - position)
+
+
+def shuffle_window_noise(
+    noise: torch.Tensor, windows: Sequence[slice], generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """FreeNoise's noise rescheduling of ``noise`` ``(B, C, F, h, w)`` over ``windows``
+    (:func:`temporal_windows`), as a new tensor: the frames each window adds past the one
+    before it take the noise of the frames one window length earlier, in a random order
+    (one order for the whole batch, drawn from ``generator``). The first window keeps its
+    own noise; every later window holds a permutation of an earlier window's."""
+    out = noise.clone()
+    for previous, window in zip(windows, windows[1:]):
+        added = window.stop - previous.stop
+        order = torch.randperm(added, generator=generator, device=generator.device if generator else "cpu")
+        source = previous.stop - (window.stop - window.start) + order.to(noise.device)
+        out[:, :, previous.stop : window.stop] = out[:, :, source]
+    return out
 
 
 class TemporalMultiDiffusion:

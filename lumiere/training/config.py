@@ -198,6 +198,11 @@ class TrainConfig(TemporalOptions):
         "With super_resolution_scale: the augmentation level of the low-resolution input is drawn per clip in "
         "[0, this] (levels index the noise schedule's 1,000 steps).",
     )
+    super_resolution_residual: bool = _option(
+        False,
+        "With super_resolution_scale: diffuse the clip minus its clean input upsampled bicubically (the pipeline "
+        "adds the upsample back after sampling) instead of the clip itself; flat regions are zero in the residual.",
+    )
     # --- EMA
     use_ema: bool = _option(False, "Keep an exponential moving average of the trained weights; it is what gets saved.")
     ema_decay: float = _option(0.9999, "Maximum EMA decay (reached after a warm-up that follows the step count).")
@@ -274,6 +279,8 @@ class TrainConfig(TemporalOptions):
             raise ValueError("conditioning=True trains a video model; it needs mode='video'")
         check_int("super_resolution_scale", self.super_resolution_scale, 0)
         check_int("super_resolution_noise_level", self.super_resolution_noise_level, 0, 999)
+        if self.super_resolution_residual and not self.super_resolution_scale:
+            raise ValueError("super_resolution_residual=True needs super_resolution_scale (a super-resolution model)")
         if self.super_resolution_scale:
             if self.conditioning:
                 raise ValueError("super_resolution_scale and conditioning cannot be combined; choose one")

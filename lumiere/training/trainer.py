@@ -380,6 +380,10 @@ def _loss(
         sigma = torch.rand(batch_size, generator=generator) * config.conditioning_noise
         condition = conditioning_input(clean, known, sigma, generator)
         noise = drift_known_noise(clean, noise, known, config.known_drift, generator)
+    if config.super_resolution_scale:
+        low = super_resolution.downsample(clean, config.super_resolution_scale)
+        if config.super_resolution_residual:
+            clean = clean - super_resolution.residual_base(low, clean.shape[-2:])
     noisy = scheduler.add_noise(clean, noise, timesteps)
     if config.conditioning:
         noisy = torch.cat([noisy, condition], dim=1)
@@ -389,7 +393,6 @@ def _loss(
     model_kwargs = {}
     if config.super_resolution_scale:
         level = torch.randint(0, config.super_resolution_noise_level + 1, (batch_size,), generator=generator)
-        low = super_resolution.downsample(clean, config.super_resolution_scale)
         noisy = torch.cat([noisy, super_resolution.conditioning(low, clean.shape[-2:], level, scheduler, generator)], 1)
         model_kwargs["class_labels"] = level.to(device)
     output = unet(noisy, timesteps, encoder_hidden_states=context, return_dict=False, **model_kwargs)[0]
@@ -467,7 +470,10 @@ def _pipeline(parts: _Components, unet: torch.nn.Module, scheduler: Any, config:
         noise_frame_correlation=config.noise_frame_correlation,
     )  # fmt: skip
     if config.super_resolution_scale:
-        return LumiereSuperResolutionPipeline(**components, super_resolution_scale=config.super_resolution_scale)
+        return LumiereSuperResolutionPipeline(
+            **components, super_resolution_scale=config.super_resolution_scale,
+            super_resolution_residual=config.super_resolution_residual,
+        )  # fmt: skip
     return LumierePipeline(**components)
 
 
