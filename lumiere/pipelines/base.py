@@ -48,6 +48,12 @@ SAMPLING_OPTIONS: dict[str, Any] = dict(
 )  # fmt: skip
 
 
+def first_generator(generator: torch.Generator | list[torch.Generator] | None) -> torch.Generator | None:
+    """The generator of draws made once per call rather than per video (one per video given:
+    the first)."""
+    return generator[0] if isinstance(generator, list) else generator
+
+
 def merge_options(pipeline: Any, options: dict[str, Any], allowed: dict[str, Any] = SAMPLING_OPTIONS) -> dict[str, Any]:
     """``options`` over the defaults ``allowed``; a TypeError names unknown ones (as Python
     does for a misspelt keyword argument)."""
@@ -393,8 +399,7 @@ class LumiereBasePipeline(DiffusionPipeline):
             o["latents"],
         )  # fmt: skip
         if o["window_noise"] == "shuffled":
-            generator = o["generator"][0] if isinstance(o["generator"], list) else o["generator"]
-            latents = shuffle_window_noise(latents, windows, generator)
+            latents = shuffle_window_noise(latents, windows, first_generator(o["generator"]))
         return Prepared(prompt_embeds, negative_prompt_embeds, timesteps, latents, windows)
 
     def check_windows(self, num_frames: int, options: dict) -> list[slice] | None:

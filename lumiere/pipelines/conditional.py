@@ -18,7 +18,7 @@ import torch
 
 from ..conditioning import conditioning_input, downsample_mask
 from ..validation import check_finite
-from .base import SAMPLING_OPTIONS, LumiereBasePipeline, LumierePipelineOutput, merge_options
+from .base import SAMPLING_OPTIONS, LumiereBasePipeline, LumierePipelineOutput, first_generator, merge_options
 
 # The shared arguments of the conditional pipelines, as LumierePipeline names them, and
 # their defaults; each pipeline's __call__ takes them by name.
@@ -100,7 +100,7 @@ class LumiereConditionalPipeline(LumiereBasePipeline):
         batch, device, dtype = prepared.latents.shape[0], self._execution_device, self.unet.dtype
         pixels = video[None].to(device=device, dtype=dtype).expand(batch, 3, num_frames, *size)
         known = known[None, None].to(device=device, dtype=dtype).expand(batch, 1, num_frames, *size)
-        generator = o["generator"][0] if isinstance(o["generator"], list) else o["generator"]
+        generator = first_generator(o["generator"])
         # As in training: the whole clip encoded, then masked where the latents are known.
         encoded = self.encode_video(pixels, generator)
         known_latents = downsample_mask(known, encoded.shape[-2:])

@@ -22,7 +22,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from ..models.space_time_unet import SpaceTimeUNet
 from ..super_resolution import NUM_LEVELS, conditioning, residual_base
 from ..validation import check_int, check_multiple
-from .base import LumiereBasePipeline, LumierePipelineOutput, merge_options
+from .base import LumiereBasePipeline, LumierePipelineOutput, first_generator, merge_options
 from .inputs import video_pixels
 
 __all__ = ["DEFAULT_NOISE_LEVEL", "LumiereSuperResolutionPipeline"]
@@ -116,7 +116,7 @@ class LumiereSuperResolutionPipeline(LumiereBasePipeline):
         batch, device, dtype = prepared.latents.shape[0], self._execution_device, self.unet.dtype
         low = low[None].to(device=device, dtype=dtype).expand(batch, *low.shape)
         level = torch.full((batch,), noise_level, device=device)
-        generator = o["generator"][0] if isinstance(o["generator"], list) else o["generator"]
+        generator = first_generator(o["generator"])
         # The training noise schedule's forward process (the sampler may be any scheduler).
         concat = conditioning(low, (height, width), level, DDPMScheduler.from_config(self.scheduler.config), generator)
         guidance = self.guidance(

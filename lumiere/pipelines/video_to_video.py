@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ..validation import check_finite, check_multiple
-from .base import LumiereBasePipeline, LumierePipelineOutput, merge_options
+from .base import LumiereBasePipeline, LumierePipelineOutput, first_generator, merge_options
 from .inputs import video_pixels
 
 __all__ = ["LumiereVideoToVideoPipeline"]
@@ -70,7 +70,7 @@ class LumiereVideoToVideoPipeline(LumiereBasePipeline):
             )
         if steps < o["num_inference_steps"]:
             batch = prepared.latents.shape[0]
-            generator = o["generator"][0] if isinstance(o["generator"], list) else o["generator"]
+            generator = first_generator(o["generator"])
             clip = pixels[None].expand(batch, *pixels.shape)
             encoded = self.encode_video(clip, generator, o["decode_chunk_size"]).to(prepared.latents.dtype)
             noise = prepared.latents / self.scheduler.init_noise_sigma
