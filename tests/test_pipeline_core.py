@@ -4,6 +4,7 @@ and the saved-pipeline module paths."""
 
 import importlib
 import json
+import weakref
 
 import pytest
 import torch
@@ -60,6 +61,22 @@ def test_stop_ends_sampling_and_on_step_can_replace_latents():
                   stop=lambda: len(calls) == 3)  # fmt: skip
     assert calls == scheduler.timesteps[:3].tolist()
     assert torch.equal(out, torch.full_like(start, 2.0))  # the hook's latents after step 2
+
+
+def test_the_loop_lets_each_prediction_go_before_the_next_model_call():
+    """One clip-sized tensor less at the peak of every pipeline."""
+    scheduler = make_scheduler()
+    scheduler.set_timesteps(4)
+    made, alive_at_calls = [], []
+
+    def model_fn(latents, t):
+        alive_at_calls.append(sum(ref() is not None for ref in made))
+        output = torch.zeros_like(latents)
+        made.append(weakref.ref(output))
+        return output
+
+    denoise(model_fn, torch.ones(1, 1, 2, 2, 2), scheduler, scheduler.timesteps)
+    assert alive_at_calls == [0, 0, 0, 0]
 
 
 class _Echo(torch.nn.Module):

@@ -96,3 +96,18 @@ def test_ssr_stages_chain_on_the_64_px_data_of_the_same_specs(tmp_path):
                                        "clips-64": shapes_tiny.DATASETS["clips"]}  # fmt: skip
     unet = shapes_ssr.UNET
     assert unet["in_channels"] == 2 * unet["out_channels"] and unet["class_embed_type"] == "timestep"
+
+
+def test_fast_stages_halve_the_teachers_steps_each_round(tmp_path):
+    from lumiere.assets import DEFAULT_MODEL_DIR
+    from lumiere.recipes import shapes_fast
+
+    first, second = shapes_fast.first_config(tmp_path), shapes_fast.second_config(tmp_path)
+    assert first.distill_teacher == first.pretrained == str(DEFAULT_MODEL_DIR)  # the shipped model, guided
+    assert second.distill_teacher == second.pretrained == first.output_dir  # the first student teaches
+    assert second.distill_teacher_steps == first.distill_teacher_steps // 2 == 2 * shapes_fast.SAMPLING["steps"]
+    for config in (first, second):
+        assert config.train_spatial and config.resume == "latest"
+        assert config.validation_num_inference_steps == config.distill_teacher_steps // 2
+        assert config.distill_guidance_scale_max >= shapes_fast.SAMPLING["guidance"] == shapes_tiny.SAMPLING["guidance"]
+        assert config.train_data == f"{tmp_path / 'clips'},{tmp_path / 'axis-clips'}"

@@ -4,6 +4,7 @@ the pipelines' window options, and windows shared across two processes."""
 
 import copy
 import sys
+import weakref
 
 import pytest
 import torch
@@ -149,6 +150,35 @@ def test_batched_windows_cut_each_branchs_inputs_and_repeat_its_text():
     latents = torch.zeros(2, 1, 4, 2, 2)  # two windows of batch 1
     guidance(latents, torch.tensor(1))
     assert model.seen == ((4, 2, 4, 2, 2), (4, 5, 4), [20.0, 20.0, 10.0, 10.0])  # uncond windows, then cond
+
+
+class _Tracked:
+    """A guidance stand-in whose window model functions count, at every call, how many of
+    the predictions they made before are still alive."""
+
+    def __init__(self):
+        self.made, self.alive_at_calls = [], []
+
+    def windows(self, batch):
+        def model_fn(latents, t):
+            self.alive_at_calls.append(sum(ref() is not None for ref in self.made))
+            output = torch.ones_like(latents)
+            self.made.append(weakref.ref(output))
+            return output
+
+        return model_fn
+
+
+@pytest.mark.parametrize("window_batch_size", [1, 2])
+def test_window_predictions_are_summed_as_they_come_not_held_until_the_last_window(window_batch_size):
+    """What keeps the windowed peak memory flat in the clip length: at every model call at
+    most the batch before is alive, however many windows there are (here 15)."""
+    windows = temporal_windows(64, 8, 4)
+    guidance = _Tracked()
+    model_fn = TemporalMultiDiffusion(guidance, windows, window_batch_size=window_batch_size)
+    prediction = model_fn(torch.zeros(1, 3, 64, 2, 2), torch.tensor(1))
+    assert len(windows) == 15 and torch.equal(prediction, torch.ones_like(prediction))
+    assert max(guidance.alive_at_calls) <= 1
 
 
 def test_a_pipeline_on_one_window_as_long_as_the_clip_is_the_whole_clip_model(pipe):

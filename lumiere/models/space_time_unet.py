@@ -49,6 +49,7 @@ from diffusers.models.attention_processor import (
     Attention,
     AttnAddedKVProcessor2_0,
 )
+from diffusers.models.embeddings import get_timestep_embedding
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.transformers.transformer_2d import Transformer2DModel
@@ -335,6 +336,46 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         for name, parameter in model.named_parameters():
             parameter.requires_grad_(trainable.get(name, True))
         return model.to(device=self.device, dtype=self.dtype)
+
+    @property
+    def guidance_embedding_dim(self) -> int | None:
+        """The width of the guidance-scale input of a guidance-distilled model (the 2D
+        config's ``time_cond_proj_dim``, diffusers' LCM convention), None for a model
+        guided the classifier-free way."""
+        return self.config.unet2d_config.get("time_cond_proj_dim")
+
+    def with_guidance_embedding(self, dim: int = 256) -> SpaceTimeUNet:
+        """A copy of this model that also reads the guidance scale, as ``dim`` features
+        ([`guidance_condition`]) passed as ``timestep_cond`` and projected into the
+        timestep embedding: the student of guidance distillation, which makes the guided
+        prediction in one pass (:mod:`lumiere.distillation`). The projection starts at
+        zero, so the copy predicts what this model does until it trains; every weight keeps
+        its ``requires_grad``, the projection's trainable."""
+        check_int("dim", dim, 1)
+        if self.guidance_embedding_dim is not None:
+            raise ValueError(
+                f"this SpaceTimeUNet already reads the guidance scale (width {self.guidance_embedding_dim})"
+            )
+        model = type(self).from_config(
+            self.config, unet2d_config={**self.config.unet2d_config, "time_cond_proj_dim": dim}
+        )
+        model.load_state_dict(self.state_dict(), strict=False)
+        nn.init.zeros_(model.time_embedding.cond_proj.weight)
+        trainable = {name: p.requires_grad for name, p in self.named_parameters()}
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(trainable.get(name, True))
+        return model.to(device=self.device, dtype=self.dtype)
+
+    def guidance_condition(self, guidance_scale: torch.Tensor) -> torch.Tensor:
+        """The ``timestep_cond`` input ``(B, guidance_embedding_dim)`` of a guidance-distilled
+        model for guidance scales ``(B,)``: their sinusoidal features, scaled by 1000 as
+        timesteps are (the embedding of diffusers' latent consistency models)."""
+        if self.guidance_embedding_dim is None:
+            raise ValueError("this SpaceTimeUNet does not read the guidance scale; see with_guidance_embedding")
+        features = get_timestep_embedding(
+            guidance_scale.float() * 1000, self.guidance_embedding_dim, flip_sin_to_cos=False, downscale_freq_shift=1
+        )
+        return features.to(device=self.device, dtype=self.dtype)
 
     def load_unet2d_state_dict(self, state_dict: dict[str, torch.Tensor]) -> None:
         """Load a ``UNet2DConditionModel`` state dict into the spatial layers (strictly:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,7 +32,7 @@ from ..performance import compute_dtype, fast_autocast
 from ..validation import check_finite, check_frame_correlation, check_int, check_multiple, check_text
 from .checks import Callback, callback_names, check_callback_result, check_embeds, check_finite_latents
 from .folders import check_video_pipeline, load_local
-from .sampling import Branch, Guidance, ModelFn, denoise, schedule, step_kwargs
+from .sampling import Branch, Guidance, ModelFn, denoise, guide, schedule, step_kwargs
 from .windows import NOISES, TemporalMultiDiffusion, shuffle_window_noise, temporal_windows, window_weights
 
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
@@ -175,7 +176,8 @@ class LumiereBasePipeline(DiffusionPipeline):
 
     @property
     def do_classifier_free_guidance(self) -> bool:
-        return self._guidance_scale > 1
+        # A guidance-distilled U-Net reads the scale and makes the guided prediction alone.
+        return self._guidance_scale > 1 and self.unet.guidance_embedding_dim is None
 
     @property
     def num_timesteps(self) -> int:
@@ -227,6 +229,12 @@ class LumiereBasePipeline(DiffusionPipeline):
             check_text("negative_prompt", negative_prompt)
         if negative_prompt is not None and negative_prompt_embeds is not None:
             raise ValueError("pass at most one of negative_prompt and negative_prompt_embeds")
+        negative = negative_prompt is not None or negative_prompt_embeds is not None
+        if negative and self.unet.guidance_embedding_dim is not None:
+            raise ValueError(
+                "negative_prompt and negative_prompt_embeds need classifier-free guidance, and this U-Net is "
+                "guidance-distilled (it reads guidance_scale and has no unconditional branch); pass neither"
+            )
         for name, embeds in (("prompt_embeds", prompt_embeds), ("negative_prompt_embeds", negative_prompt_embeds)):
             if embeds is not None:
                 check_embeds(name, embeds, self.unet)
@@ -431,7 +439,7 @@ class LumiereBasePipeline(DiffusionPipeline):
         prepared: Prepared,
         options: dict,
         paste: tuple[torch.Tensor, torch.Tensor] | None = None,
-        base: torch.Tensor | None = None,
+        base: Callable[[], torch.Tensor] | None = None,
     ) -> LumierePipelineOutput | tuple:
         """The end of every call: [`sample`] from ``prepared`` with the model function
         ``guidance`` (averaged over ``prepared.windows`` when there are some), then
@@ -461,7 +469,8 @@ class LumiereBasePipeline(DiffusionPipeline):
         uncond_concat: torch.Tensor | None = None,
         model_kwargs: dict[str, torch.Tensor] | None = None,
     ) -> Guidance:
-        """The guided U-Net as a model function (see [`Guidance`]).
+        """The guided U-Net as a model function (see [`guide`]: classifier-free, or the scale
+        as an input of a guidance-distilled U-Net).
 
         Args:
             prompt_embeds, negative_prompt_embeds: the text of the conditional and (with
@@ -476,7 +485,7 @@ class LumiereBasePipeline(DiffusionPipeline):
         uncond = None
         if self.do_classifier_free_guidance:
             uncond = Branch(negative_prompt_embeds, concat if uncond_concat is None else uncond_concat, model_kwargs)
-        return Guidance(self.unet, self.scheduler, self.guidance_scale, cond, uncond, cross_attention_kwargs)
+        return guide(self.unet, self.scheduler, self.guidance_scale, cond, uncond, cross_attention_kwargs)
 
     def sample(
         self,
@@ -539,21 +548,22 @@ class LumiereBasePipeline(DiffusionPipeline):
         decode_chunk_size: int,
         return_dict: bool,
         paste: tuple[torch.Tensor, torch.Tensor] | None = None,
-        base: torch.Tensor | None = None,
+        base: Callable[[], torch.Tensor] | None = None,
     ) -> LumierePipelineOutput | tuple:
         """Decode and post-process the final latents as ``output_type`` asks, free the
         offload hooks, and wrap the frames.
 
-        ``base``: shaped as the latents, added to them first, for a model that samples a
-        residual over it (:mod:`lumiere.super_resolution`); ``output_type="latent"``
-        returns the sum.
+        ``base``: makes a tensor shaped as the latents, added to them first, for a model
+        that samples a residual over it (:mod:`lumiere.super_resolution`);
+        ``output_type="latent"`` returns the sum. Made only here, after sampling, so it
+        takes no memory while the model runs.
 
         ``paste``: ``(pixels, known)``, pixels ``(B, 3, F, H, W)`` in [-1, 1] and a mask
         ``(B, 1, F, H, W)`` in [0, 1], blended over the decoded video (``known * pixels +
         (1 - known) * video``) so that known pixels come back as given; not applied to
         ``output_type="latent"``, which returns what the U-Net made."""
         if base is not None:
-            latents = latents + base.to(device=latents.device, dtype=latents.dtype)
+            latents = latents + base().to(device=latents.device, dtype=latents.dtype)
         if output_type == "latent":
             frames = latents
         else:

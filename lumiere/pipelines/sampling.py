@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import torch
@@ -82,8 +82,11 @@ def denoise(
     for i, t in enumerate(timesteps):
         if stop is not None and stop():
             break
+        # The prediction goes before the next model call, or it would be a clip's worth
+        # of memory more at the peak.
         prediction = model_fn(latents, t).to(latents.dtype)
         latents = scheduler.step(prediction, t, latents, **step_kwargs, return_dict=False)[0]
+        del prediction
         if on_step is not None:
             latents = on_step(i, t, latents)
     return latents
@@ -137,13 +140,16 @@ class Guidance:
 
     ``cond`` and ``uncond`` may be replaced between steps (a callback that changes the
     prompt embeddings); the next call uses the new ones.
+
+    ``scale`` is one number, or one per clip ``(B,)`` (with a timestep per clip, ``(B,)``,
+    as a student's training draws them); see [`guide`] for guidance-distilled models.
     """
 
     def __init__(
         self,
         model: torch.nn.Module,
         scheduler: SchedulerMixin,
-        scale: float,
+        scale: float | torch.Tensor,
         cond: Branch,
         uncond: Branch | None = None,
         cross_attention_kwargs: dict[str, Any] | None = None,
@@ -178,6 +184,8 @@ class Guidance:
         branches = [self.cond] if self.uncond is None else [self.uncond, self.cond]
         if len(branches) == 2:
             model_input = torch.cat([model_input] * 2)
+            if timestep.ndim:  # one per clip (training a student)
+                timestep = torch.cat([timestep] * 2)
         if self.cond.concat is not None:
             model_input = torch.cat([model_input, _batched([b.concat for b in branches])], dim=1)
         model_kwargs = {name: _batched([b.model_kwargs[name] for b in branches]) for name in self.cond.model_kwargs}
@@ -193,8 +201,33 @@ class Guidance:
             return output
         uncond, cond = output.chunk(2)
         channels = latents.shape[1]
-        guided = uncond[:, :channels] + self.scale * (cond[:, :channels] - uncond[:, :channels])
+        scale = self.scale
+        if isinstance(scale, torch.Tensor):  # one per clip
+            scale = scale.to(device=latents.device, dtype=latents.dtype).view(-1, *[1] * (latents.ndim - 1))
+        guided = uncond[:, :channels] + scale * (cond[:, :channels] - uncond[:, :channels])
         return torch.cat([guided, cond[:, channels:]], dim=1)
+
+
+def guide(
+    model: torch.nn.Module,
+    scheduler: SchedulerMixin,
+    scale: float | torch.Tensor,
+    cond: Branch,
+    uncond: Branch | None = None,
+    cross_attention_kwargs: dict[str, Any] | None = None,
+) -> Guidance:
+    """``model`` guided at ``scale`` (one number, or one per clip ``(B,)``): classifier-free
+    over ``cond`` and ``uncond`` ([`Guidance`]); or, for a guidance-distilled model (one
+    that reads the scale, ``guidance_embedding_dim`` set, see
+    [`SpaceTimeUNet.with_guidance_embedding`]), the conditional branch alone, the scale
+    passed as its ``timestep_cond``: one pass where classifier-free guidance takes two."""
+    dim = getattr(model, "guidance_embedding_dim", None)
+    if dim is None:
+        return Guidance(model, scheduler, scale, cond, uncond, cross_attention_kwargs)
+    batch = cond.encoder_hidden_states.shape[0]
+    scales = torch.as_tensor(scale, dtype=torch.float32).expand(batch)
+    model_kwargs = {**cond.model_kwargs, "timestep_cond": model.guidance_condition(scales)}
+    return Guidance(model, scheduler, 1.0, replace(cond, model_kwargs=model_kwargs), None, cross_attention_kwargs)
 
 
 def _batched(tensors: list[torch.Tensor]) -> torch.Tensor:

@@ -12,6 +12,7 @@ Lumiere's SSR covers a clip it cannot hold at full resolution.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -123,5 +124,5 @@ class LumiereSuperResolutionPipeline(LumiereBasePipeline):
             prepared.prompt_embeds, prepared.negative_prompt_embeds, o["cross_attention_kwargs"], concat,
             model_kwargs={"class_labels": level},
         )  # fmt: skip
-        base = residual_base(low, (height, width)) if self.config.super_resolution_residual else None
+        base = partial(residual_base, low, (height, width)) if self.config.super_resolution_residual else None
         return self.finish(guidance, prepared, o, base=base)

@@ -29,7 +29,7 @@ Tensor layout: latents and predictions ``(B, C, F, h, w)``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from accelerate import PartialState
@@ -138,24 +138,32 @@ class TemporalMultiDiffusion:
         self.window_batch_size = window_batch_size
 
     def __call__(self, latents: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
-        indices = self._my_windows()
-        predictions = []
-        for first in range(0, len(indices), self.window_batch_size):
-            batch = [self.windows[i] for i in indices[first : first + self.window_batch_size]]
-            model_fn = self.guidance.windows(batch)
-            output = model_fn(torch.cat([latents[:, :, window] for window in batch]), timestep)
-            predictions.extend(output.chunk(len(batch)))
+        pairs = self._predictions(latents, timestep)
         if self.processes is not None:
-            indices, predictions = self._gather(indices, predictions)
-        first = predictions[0]
-        total = first.new_zeros(first.shape[:2] + latents.shape[2:], dtype=torch.float32)
-        norm = torch.zeros(latents.shape[2], device=latents.device)
+            pairs = self._gather(list(pairs))
+        # Each prediction is added as it comes, so at most one window batch's predictions
+        # are alive at once: what the clip adds to the memory is the running sum, not a
+        # prediction per window.
+        total, norm = None, torch.zeros(latents.shape[2], device=latents.device)
         weights = self.weights.to(latents.device)
-        for index, prediction in zip(indices, predictions, strict=True):
+        for index, prediction in pairs:
+            if total is None:
+                dtype = prediction.dtype
+                total = prediction.new_zeros(prediction.shape[:2] + latents.shape[2:], dtype=torch.float32)
             window = self.windows[index]
             total[:, :, window] += weights.view(-1, 1, 1) * prediction.float()
             norm[window] += weights
-        return (total / norm.view(-1, 1, 1)).to(first.dtype)
+        return total.div_(norm.view(-1, 1, 1)).to(dtype)
+
+    def _predictions(self, latents: torch.Tensor, timestep: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
+        """``(window index, prediction)`` for this process's windows, as the model makes them,
+        ``window_batch_size`` windows per model call."""
+        indices = self._my_windows()
+        for first in range(0, len(indices), self.window_batch_size):
+            batch = indices[first : first + self.window_batch_size]
+            windows = [self.windows[i] for i in batch]
+            output = self.guidance.windows(windows)(torch.cat([latents[:, :, w] for w in windows]), timestep)
+            yield from zip(batch, output.chunk(len(batch)))
 
     def _my_windows(self) -> list[int]:
         everything = list(range(len(self.windows)))
@@ -164,13 +172,14 @@ class TemporalMultiDiffusion:
         with self.processes.split_between_processes(everything) as mine:
             return list(mine)
 
-    def _gather(self, indices: list[int], predictions: list[torch.Tensor]) -> tuple[list[int], list[torch.Tensor]]:
-        """Every process's window indices and predictions, in window order. Shares differ
+    def _gather(self, pairs: list[tuple[int, torch.Tensor]]) -> list[tuple[int, torch.Tensor]]:
+        """Every process's ``(window index, prediction)`` pairs, in window order. Shares differ
         by at most one window; the shorter ones are padded (index -1) for the gather."""
         most = -(-len(self.windows) // self.processes.num_processes)
-        padding = most - len(indices)
+        padding = most - len(pairs)
+        predictions = [prediction for _, prediction in pairs]
         stacked = torch.stack(predictions + [torch.zeros_like(predictions[0])] * padding)
-        index = torch.tensor(indices + [-1] * padding, device=stacked.device)
+        index = torch.tensor([i for i, _ in pairs] + [-1] * padding, device=stacked.device)
         every_index, every_prediction = gather(index).tolist(), gather(stacked)
-        order = sorted((i, row) for row, i in enumerate(every_index) if i >= 0)
-        return [i for i, _ in order], [every_prediction[row] for _, row in order]
+        pairs = [(i, every_prediction[row]) for row, i in enumerate(every_index) if i >= 0]
+        return sorted(pairs, key=lambda pair: pair[0])

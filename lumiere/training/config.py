@@ -203,6 +203,25 @@ class TrainConfig(TemporalOptions):
         "With super_resolution_scale: diffuse the clip minus its clean input upsampled bicubically (the pipeline "
         "adds the upsample back after sampling) instead of the clip itself; flat regions are zero in the residual.",
     )
+    # --- progressive distillation
+    distill_teacher: str | None = _option(
+        None,
+        "Folder of a saved LumierePipeline to distill (lumiere.distillation): the U-Net being trained learns to do "
+        "in one DDIM step what this teacher does in two, guided, on its grid of distill_teacher_steps steps, so it "
+        "samples in half the steps. A U-Net without a guidance input gets one (guidance_embedding_dim wide, zero "
+        "at init) and then makes the guided prediction in one pass. Needs train_spatial. None: ordinary training.",
+    )
+    distill_teacher_steps: int = _option(
+        16, "With distill_teacher: the teacher's DDIM steps (even); the trained U-Net samples with half as many."
+    )
+    distill_guidance_scale_max: float = _option(
+        5.0,
+        "With distill_teacher: each clip's guidance scale is drawn in [1, this], and the trained U-Net learns the "
+        "teacher's prediction at that scale.",
+    )
+    guidance_embedding_dim: int = _option(
+        256, "With distill_teacher: the width of the guidance-scale input given to a U-Net that has none."
+    )
     # --- EMA
     use_ema: bool = _option(False, "Keep an exponential moving average of the trained weights; it is what gets saved.")
     ema_decay: float = _option(0.9999, "Maximum EMA decay (reached after a warm-up that follows the step count).")
@@ -294,6 +313,20 @@ class TrainConfig(TemporalOptions):
                     "validation_prompts are text-to-video samples, which a super-resolution model does not make; "
                     "leave them empty and score it with python -m lumiere.eval.super_resolution"
                 )
+        check_int("distill_teacher_steps", self.distill_teacher_steps, 2)
+        if self.distill_teacher_steps % 2:
+            raise ValueError(f"distill_teacher_steps={self.distill_teacher_steps} is invalid; it must be even")
+        check_finite("distill_guidance_scale_max", self.distill_guidance_scale_max, low=1.0)
+        check_int("guidance_embedding_dim", self.guidance_embedding_dim, 1)
+        if self.distill_teacher is not None:
+            if self.mode != "video" or not self.train_spatial:
+                raise ValueError(
+                    "distill_teacher trains the whole video U-Net (the step it learns is not the temporal layers' "
+                    "alone); it needs mode='video' and train_spatial=True"
+                )
+            for name in ("conditioning", "super_resolution_scale"):
+                if getattr(self, name):
+                    raise ValueError(f"distill_teacher distills a text-to-video model; {name} must be off")
         if self.checkpoints_total_limit is not None and self.checkpoints_total_limit < 1:
             raise ValueError(
                 f"checkpoints_total_limit={self.checkpoints_total_limit} is invalid; use at least 1 or none"

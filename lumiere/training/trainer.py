@@ -25,7 +25,7 @@ from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import ProjectConfiguration, parse_flag_from_env
-from diffusers import DDPMScheduler, DiffusionPipeline
+from diffusers import DDIMScheduler, DDPMScheduler, DiffusionPipeline
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from peft import LoraConfig
@@ -38,11 +38,13 @@ from .. import super_resolution
 from ..codec import encode_pixels, encode_text
 from ..conditioning import conditioning_input, drift_known_noise, parse_mask_mix, sample_known_masks
 from ..data import ImageFolderDataset, VideoFolderDataset
+from ..distillation import step_grid, two_step_target
 from ..files import update_folder
 from ..models.space_time_unet import TEMPORAL_OPTIONS, SpaceTimeUNet
 from ..performance import fast_autocast_dtype
 from ..pipelines import LumierePipeline, LumiereSuperResolutionPipeline
 from ..pipelines.folders import is_video_pipeline, load_local, read_model_index
+from ..pipelines.sampling import Branch, guide
 from ..stylize import LORA_FILE
 from ..video import save_contact_sheet, save_video
 from . import checkpoints
@@ -107,6 +109,7 @@ class _Components:
     scheduler: Any
     vae: torch.nn.Module | None
     source: DiffusionPipeline  # saved again, with the trained U-Net, at the end
+    teacher: torch.nn.Module | None = None  # the frozen U-Net being distilled (distill_teacher)
 
 
 def _load(config: TrainConfig) -> _Components:
@@ -131,7 +134,13 @@ def _load(config: TrainConfig) -> _Components:
     missing_decoder_input = config.conditioning_decoder_input and not unet.config.conditioning_decoder_input
     if config.conditioning and (not unet.config.conditioning_channels or missing_decoder_input):
         unet = unet.with_conditioning(init=config.conditioning_init, decoder_input=config.conditioning_decoder_input)
-    return _Components(unet, parts["text_encoder"], parts["tokenizer"], parts["scheduler"], parts.get("vae"), source)
+    teacher = None
+    if config.distill_teacher is not None:
+        teacher = LumierePipeline.from_pretrained(config.distill_teacher).unet.float().requires_grad_(False).eval()
+        if unet.guidance_embedding_dim is None:
+            unet = unet.with_guidance_embedding(config.guidance_embedding_dim)
+    components = (parts["text_encoder"], parts["tokenizer"], parts["scheduler"], parts.get("vae"), source)
+    return _Components(unet, *components, teacher)
 
 
 def _select_trainable(unet: torch.nn.Module, config: TrainConfig) -> list[torch.nn.Parameter]:
@@ -213,9 +222,14 @@ def train(config: TrainConfig) -> TrainResult:
     trainable = _select_trainable(unet, config)
     if config.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
-    for frozen in (text_encoder, vae):
+    for frozen in (text_encoder, vae, parts.teacher):
         if frozen is not None:
             frozen.requires_grad_(False).eval().to(accelerator.device)
+    if parts.teacher is not None:
+        # The steps the student learns are DDIM's on the sampler's schedule, its last landing
+        # where the sampler's does (final_alpha_cumprod).
+        ddim = DDIMScheduler.from_config(sampling_scheduler.config)
+        grid = step_grid(ddim, config.distill_teacher_steps, accelerator.device)
 
     dataset = _dataset(config)
     sampler = EpochShuffleSampler(len(dataset), config.seed)
@@ -294,17 +308,14 @@ def train(config: TrainConfig) -> TrainResult:
                 _mix(config.seed, "step", epoch, position, accelerator.process_index)
             )
             with accelerator.accumulate(unet):
-                loss = _loss(
-                    batch,
-                    unet,
-                    vae,
-                    text_encoder,
-                    parts.tokenizer,
-                    noise_scheduler,
-                    config,
-                    generator,
-                    accelerator.device,
-                )
+                if parts.teacher is None:
+                    loss = _loss(
+                        batch, unet, vae, text_encoder, parts.tokenizer, noise_scheduler, config, generator,
+                        accelerator.device,
+                    )  # fmt: skip
+                else:
+                    with accelerator.autocast():  # the teacher too runs in the mixed precision
+                        loss = _distillation_loss(batch, unet, parts, ddim, grid, config, generator, accelerator.device)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and config.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
@@ -397,6 +408,41 @@ def _loss(
         model_kwargs["class_labels"] = level.to(device)
     output = unet(noisy, timesteps, encoder_hidden_states=context, return_dict=False, **model_kwargs)[0]
     return diffusion_loss(output, clean, noise, timesteps, scheduler, config.snr_gamma, pixel_weight)
+
+
+def _distillation_loss(
+    batch: dict[str, Any],
+    unet: torch.nn.Module,
+    parts: _Components,
+    scheduler: DDIMScheduler,
+    grid: torch.Tensor,
+    config: TrainConfig,
+    generator: torch.Generator,
+    device: torch.device,
+) -> torch.Tensor:
+    """The loss of one micro-batch of progressive distillation (:mod:`lumiere.distillation`):
+    each clip noised to a step of the student's grid (every other step of the teacher's
+    ``grid``) at a guidance scale drawn in ``[1, distill_guidance_scale_max]``, and the
+    student's output set against the one whose DDIM step lands where the teacher's two do.
+    Every random draw comes from ``generator``."""
+    clean = encode_pixels(parts.vae, batch["pixel_values"].to(device), generator)
+    batch_size = clean.shape[0]
+    noise = sample_noise(
+        tuple(clean.shape), config.noise_offset, generator, device, clean.dtype, config.noise_frame_correlation
+    )
+    pair = 2 * torch.randint(0, (len(grid) - 1) // 2, (batch_size,), generator=generator).to(device)
+    t, mid, s = grid[pair], grid[pair + 1], grid[pair + 2]
+    scale = 1 + torch.rand(batch_size, generator=generator) * (config.distill_guidance_scale_max - 1)
+    with torch.no_grad():
+        context = encode_text(parts.text_encoder, parts.tokenizer, list(batch["text"]), device)
+        empty = encode_text(parts.text_encoder, parts.tokenizer, [""] * batch_size, device)
+    noisy = scheduler.add_noise(clean, noise, t)
+    teacher = guide(parts.teacher, scheduler, scale.to(device), Branch(context), Branch(empty))
+    target = two_step_target(teacher, scheduler, noisy, t, mid, s)
+    student = getattr(unet, "module", unet)  # its attributes, under a DistributedDataParallel wrapper
+    timestep_cond = student.guidance_condition(scale.to(device))
+    output = unet(noisy, t, encoder_hidden_states=context, timestep_cond=timestep_cond, return_dict=False)[0]
+    return torch.nn.functional.mse_loss(output.float(), target.float())
 
 
 @contextmanager
