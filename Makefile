@@ -66,6 +66,7 @@ bench: install ## Run the benchmarks (tens of minutes on 2 CPU cores) and rewrit
 	$(PYTHON) -m benchmarks.bench_sampling
 	$(PYTHON) -m benchmarks.bench_training
 	$(PYTHON) -m benchmarks.bench_windows
+	$(PYTHON) -m benchmarks.bench_ssr_size
 	$(PYTHON) -m benchmarks.report
 
 clean: ## Remove .venv, build artefacts and caches

@@ -194,8 +194,9 @@ def few_step_section(few: dict | None) -> list[str]:
     keys = ("colour", "shape", "motion", "motion_direction")
     lines = [
         "### Few-step sampling", "",
-        f"The shipped shapes-tiny, guidance {few['guidance']}, {few['prompts']} prompts of `lumiere eval` (half "
-        "held-out combinations), the same noise for every sampler; seconds per clip in batches of 8.", "",
+        f"The shipped shapes-tiny (`fast/`: shapes-tiny-fast, distilled from it, which takes the guidance scale as "
+        f"an input and makes one pass per step), guidance {few['guidance']}, {few['prompts']} prompts of `lumiere "
+        "eval` (half held-out combinations), the same noise for every setting; seconds per clip in batches of 8.", "",
         measured_on(few), "",
         "| sampler:steps | unseen colour / shape / motion / direction | seen colour / shape / motion / direction "
         "| s/clip fp32 | s/clip bf16 autocast |",

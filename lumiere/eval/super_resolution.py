@@ -1,6 +1,6 @@
 """Scoring spatial super-resolution (SSR) from pixels, and the seams of temporal windows.
 
-    python -m lumiere.eval.super_resolution [--model DIR] [--cases 16] [--seam-cases 4] [--seam-frames 32]
+    python -m lumiere.eval.super_resolution [--model DIR] [--cases 16] [--seam-cases 16] [--seam-frames 32]
 
 **Quality.** Each case is a :func:`lumiere.eval.shapes.prompt_set` triple (half held out)
 rendered as the training clips are read, at the output size (the ground truth), then
@@ -205,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=16, help="half held-out triples, half seen")
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--noise-level", type=int, default=None, help="default: the pipeline's")
-    parser.add_argument("--seam-cases", type=int, default=4, help="0 skips the seam measurements")
+    parser.add_argument("--seam-cases", type=int, default=16, help="0 skips the seam measurements")
     parser.add_argument("--seam-frames", type=int, default=32)
     parser.add_argument("--window-size", type=int, default=16)
     args = parser.parse_args(argv)

@@ -33,7 +33,7 @@ from .shapes_tiny_edit import run as run_edit_recipe
 
 STAGES = ("data", "distill-8", "distill-4", "export")
 TEACHER_STEPS = 16  # the first teacher's grid; each stage halves it
-DISTILL_STEPS = 1500
+DISTILL_STEPS = 1000
 # shapes-tiny is evaluated at guidance 3 (lumiere.recipes.shapes_tiny.SAMPLING); the
 # student learns every scale up to this one.
 GUIDANCE_SCALE_MAX = 5.0
