@@ -186,6 +186,12 @@ def profile_section(profile: dict | None) -> list[str]:
     return lines
 
 
+FAST_NOTE = (
+    " (`fast/`: shapes-tiny-fast, distilled from it, which takes the guidance scale as an input and makes one pass "
+    "per step)"
+)
+
+
 def few_step_section(few: dict | None) -> list[str]:
     """The sampler table of ``bench_few_step`` and the goal: <= 1 s per clip with colour,
     shape and direction within 3 points of DDIM at 25 steps on unseen combinations."""
@@ -194,9 +200,9 @@ def few_step_section(few: dict | None) -> list[str]:
     keys = ("colour", "shape", "motion", "motion_direction")
     lines = [
         "### Few-step sampling", "",
-        f"The shipped shapes-tiny (`fast/`: shapes-tiny-fast, distilled from it, which takes the guidance scale as "
-        f"an input and makes one pass per step), guidance {few['guidance']}, {few['prompts']} prompts of `lumiere "
-        "eval` (half held-out combinations), the same noise for every setting; seconds per clip in batches of 8.", "",
+        f"The shipped shapes-tiny{FAST_NOTE if any('fast/' in k for k in few['results']) else ''}, guidance "
+        f"{few['guidance']}, {few['prompts']} prompts of `lumiere eval` (half held-out combinations), the same noise "
+        "for every setting; seconds per clip in batches of 8.", "",
         measured_on(few), "",
         "| sampler:steps | unseen colour / shape / motion / direction | seen colour / shape / motion / direction "
         "| s/clip fp32 | s/clip bf16 autocast |",
