@@ -184,7 +184,7 @@ class Guidance:
         branches = [self.cond] if self.uncond is None else [self.uncond, self.cond]
         if len(branches) == 2:
             model_input = torch.cat([model_input] * 2)
-            if timestep.ndim:  # one per clip (training a student)
+            if torch.is_tensor(timestep) and timestep.ndim:  # one per clip (training a student)
                 timestep = torch.cat([timestep] * 2)
         if self.cond.concat is not None:
             model_input = torch.cat([model_input, _batched([b.concat for b in branches])], dim=1)
