@@ -327,15 +327,12 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         model = type(self).from_config(
             self.config, conditioning_channels=channels, conditioning_decoder_input=decoder_input
         )
-        model.load_state_dict(self.state_dict(), strict=False)
+        model = self._grown(model)
         if init == "copy" and not existing:
             copied = min(channels, self.conv_in.in_channels)
             with torch.no_grad():
                 model.conditioning_conv_in.weight[:, :copied] = self.conv_in.weight[:, :copied]
-        trainable = {name: p.requires_grad for name, p in self.named_parameters()}
-        for name, parameter in model.named_parameters():
-            parameter.requires_grad_(trainable.get(name, True))
-        return model.to(device=self.device, dtype=self.dtype)
+        return model
 
     @property
     def guidance_embedding_dim(self) -> int | None:
@@ -359,8 +356,15 @@ class SpaceTimeUNet(ModelMixin, AttentionMixin, ConfigMixin, PeftAdapterMixin):
         model = type(self).from_config(
             self.config, unet2d_config={**self.config.unet2d_config, "time_cond_proj_dim": dim}
         )
-        model.load_state_dict(self.state_dict(), strict=False)
+        model = self._grown(model)
         nn.init.zeros_(model.time_embedding.cond_proj.weight)
+        return model
+
+    def _grown(self, model: SpaceTimeUNet) -> SpaceTimeUNet:
+        """``model``, built from this one's config with weights added, holding this one's
+        weights (each keeping its ``requires_grad``; the added ones trainable), on this
+        one's device and dtype."""
+        model.load_state_dict(self.state_dict(), strict=False)
         trainable = {name: p.requires_grad for name, p in self.named_parameters()}
         for name, parameter in model.named_parameters():
             parameter.requires_grad_(trainable.get(name, True))
