@@ -29,7 +29,15 @@ import numpy as np
 import PIL.Image
 
 from .assets import STYLE_DIRS
-from .cli import _from_pretrained, _guidance, _noise_level, generate_from_args, parse_command, shipped_sampling
+from .cli import (
+    _from_pretrained,
+    _noise_level,
+    generate_from_args,
+    model_kind,
+    parse_command,
+    shipped_sampling,
+    steps_and_guidance,
+)
 from .files import atomic_file
 
 # The commands behind the tabs, and the pipeline class each one runs.
@@ -191,8 +199,8 @@ def python_snippet(args: Any) -> str:
         autocast=(args.autocast, False),
     )  # fmt: skip
     keywords.update({name: value for name, (value, default) in optional.items() if value != default})
-    kind = KINDS.get(args.command, "text-to-video")
-    keywords.update(num_inference_steps=args.steps, guidance_scale=_guidance(args, args.model, kind))
+    kind = model_kind(args)
+    keywords.update(steps_and_guidance(args, args.model, kind))
     call = ", ".join([*positional, repr(args.prompt), *(f"{k}={v!r}" for k, v in keywords.items())])
     cls = PIPELINES[args.command]
     upscale = getattr(args, "upscale", False)
@@ -214,8 +222,8 @@ def python_snippet(args: Any) -> str:
         lines.append(f"frames = pipe({call}, {generator}).frames[0]")
     if upscale:
         folder = _folder(args.upscale_model, "super-resolution")
-        options = [f"{k}={v!r}" for k, v in _noise_level(args).items()] + [f"num_inference_steps={args.steps}"]
-        options.append(f"guidance_scale={_guidance(args, args.upscale_model, 'super-resolution')!r}")
+        settings = {**_noise_level(args), **steps_and_guidance(args, args.upscale_model, "super-resolution")}
+        options = [f"{k}={v!r}" for k, v in settings.items()]
         lines += [
             f"upscaler = LumiereSuperResolutionPipeline.from_pretrained({folder}, dtype=torch.{args.dtype})",
             f"frames = upscaler(frames, {args.prompt!r}, {', '.join(options)}, {generator}).frames[0]",

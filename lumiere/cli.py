@@ -74,7 +74,11 @@ def _add_sampling(parser: argparse.ArgumentParser, default_model: str) -> None:
     )
     parser.add_argument("--height", type=int, default=None, help="pixels (default: the model's size)")
     parser.add_argument("--width", type=int, default=None, help="pixels (default: the model's size)")
-    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument(
+        "--steps", type=int, default=None,
+        help="denoising steps (default: the shipped model's evaluated setting without --model, 25 for shapes-tiny "
+        "and 4 with --fast; 25 with it)",
+    )  # fmt: skip
     _add_scheduler(parser)
     parser.add_argument(
         "--guidance", type=finite_float, default=None,
@@ -131,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("prompt")
     generate.add_argument("--frames", type=int, default=16)
     _add_sampling(generate, "the shipped shapes-tiny model")
+    generate.add_argument(
+        "--fast", action="store_true",
+        help="the shipped few-step model shapes-tiny-fast (shapes-tiny distilled, guidance folded in): "
+        "one U-Net pass per step at its evaluated --steps",
+    )  # fmt: skip
     generate.add_argument(
         "--upscale", action="store_true",
         help="the cascade: then upscale the clip with a super-resolution model (default: the shipped shapes-ssr)",
@@ -384,6 +393,8 @@ def generate_from_args(
         _noise_level(args)
         if args.upscale_model is not None and not args.upscale:
             raise ValueError(f"--upscale-model {str(args.upscale_model)!r} needs --upscale")
+        if args.fast and args.model is not None:
+            raise ValueError(f"--fast is the shipped shapes-tiny-fast; leave it out to use --model {str(args.model)!r}")
     check_fps(args.fps)
     import torch
 
@@ -415,7 +426,7 @@ def generate_from_args(
         if args.command == "animate":
             del options["binarize_mask"]
     device = resolve_device(args.device)
-    kind = "edit" if conditional else "super-resolution" if args.command == "upscale" else "text-to-video"
+    kind = model_kind(args)
     model = args.model if args.model is not None else default_model_dir(kind=kind)
     pipe = load(cls, model, args.dtype, device)
     style = contextlib.nullcontext()
@@ -428,7 +439,7 @@ def generate_from_args(
         upscale_model = args.upscale_model or default_model_dir(kind="super-resolution")
         upscaler = load(pipelines.LumiereSuperResolutionPipeline, upscale_model, args.dtype, device)
     sampling = dict(
-        num_inference_steps=args.steps, negative_prompt=args.negative_prompt, autocast=args.autocast,
+        negative_prompt=args.negative_prompt, autocast=args.autocast,
         check_memory=args.check_memory, window_size=args.window_size, window_stride=args.window_stride,
         window_weighting=args.window_weighting, window_noise=args.window_noise, callback_on_step_end=callback,
     )  # fmt: skip
@@ -436,14 +447,14 @@ def generate_from_args(
     with style, using_scheduler(pipe, scheduler):
         frames = pipe(
             *positional, **options, **sampling, height=args.height, width=args.width,
-            guidance_scale=_guidance(args, args.model, kind),
+            **steps_and_guidance(args, args.model, kind),
             generator=torch.Generator(device="cpu").manual_seed(args.seed),
         ).frames[0]  # fmt: skip
     if upscaler is not None:
         with using_scheduler(upscaler, scheduler):
             frames = upscaler(
                 frames, args.prompt, **_noise_level(args), **sampling,
-                guidance_scale=_guidance(args, args.upscale_model, "super-resolution"),
+                **steps_and_guidance(args, args.upscale_model, "super-resolution"),
                 generator=torch.Generator(device="cpu").manual_seed(args.seed),
             ).frames[0]  # fmt: skip
     video = save_video(frames, args.out, fps=args.fps, overwrite=args.overwrite)
@@ -456,19 +467,32 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guidance(args: argparse.Namespace, model: Path | None, kind: str) -> float:
-    """``--guidance``, else the shipped model's evaluated setting, else 7.5 for a --model."""
-    if args.guidance is not None:
-        return args.guidance
-    if model is not None:
-        return 7.5
-    return shipped_sampling(kind)["guidance"]
+def model_kind(args: argparse.Namespace) -> str:
+    """Which shipped model (a :func:`lumiere.assets.default_model_dir` kind) the parsed
+    command samples with when it names no ``--model``."""
+    if args.command in ("animate", "inpaint", "cinemagraph"):
+        return "edit"
+    if args.command == "upscale":
+        return "super-resolution"
+    return "fast" if getattr(args, "fast", False) else "text-to-video"
+
+
+def steps_and_guidance(args: argparse.Namespace, model: Path | None, kind: str) -> dict:
+    """``num_inference_steps`` and ``guidance_scale`` for a pipeline call: ``--steps`` and
+    ``--guidance`` where given, else the evaluated settings of the shipped model of
+    ``kind``, else diffusers' usual ones (25 steps, guidance 7.5) for a ``model`` folder."""
+    defaults = dict(steps=25, guidance=7.5) if model is not None else shipped_sampling(kind)
+    given = dict(steps=args.steps, guidance=args.guidance)
+    steps, guidance = (defaults[name] if given[name] is None else given[name] for name in ("steps", "guidance"))
+    return dict(num_inference_steps=steps, guidance_scale=guidance)
 
 
 def shipped_sampling(kind: str) -> dict:
     """The evaluated sampling settings (steps, guidance) of the shipped model of ``kind``."""
     if kind == "super-resolution":
         from .recipes.shapes_ssr import SAMPLING
+    elif kind == "fast":
+        from .recipes.shapes_fast import SAMPLING
     else:
         from .recipes.shapes_tiny import SAMPLING
     return SAMPLING

@@ -266,3 +266,54 @@ def test_generate_with_a_style_interpolates_towards_it(capsys, tmp_path):
                          (["--style", str(tmp_path / "style"), "--style-scale", "2"], "style_scale=2.0 is invalid")):  # fmt: skip
         result = run_in_process(capsys, "generate", "a", "--steps", "1", "--out", str(tmp_path / "x.mp4"), *extra)
         assert result.returncode == 2 and match in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_steps_and_guidance_default_to_the_shipped_models_evaluated_settings():
+    from lumiere.cli import model_kind, parse_command, steps_and_guidance
+    from lumiere.recipes import shapes_fast, shapes_ssr, shapes_tiny
+
+    def settings(*argv: str) -> tuple[str, dict]:
+        args = parse_command(argv)
+        return model_kind(args), steps_and_guidance(args, args.model, model_kind(args))
+
+    def expected(sampling: dict) -> dict:
+        return dict(num_inference_steps=sampling["steps"], guidance_scale=sampling["guidance"])
+
+    assert settings("generate", "a") == ("text-to-video", expected(shapes_tiny.SAMPLING))
+    assert settings("generate", "a", "--fast") == ("fast", expected(shapes_fast.SAMPLING))
+    assert settings("upscale", "clip.mp4", "a") == ("super-resolution", expected(shapes_ssr.SAMPLING))
+    assert settings("animate", "image.png", "a")[0] == "edit"
+    # A --model folder gets diffusers' usual settings; given values always win.
+    model = str(Path(__file__).parent)
+    assert settings("generate", "a", "--model", model)[1] == dict(num_inference_steps=25, guidance_scale=7.5)
+    assert settings("generate", "a", "--fast", "--steps", "3", "--guidance", "1.5")[1] == dict(
+        num_inference_steps=3, guidance_scale=1.5
+    )
+
+
+def test_fast_with_a_model_folder_is_one_line_and_exit_2(capsys, tmp_path):
+    result = run_in_process(
+        capsys, "generate", "a", "--fast", "--model", str(tmp_path), "--out", str(tmp_path / "x.mp4")
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"lumiere generate: error: --fast is the shipped shapes-tiny-fast; leave it out "
+                                                  f"to use --model {str(tmp_path)!r}"]  # fmt: skip
+    assert not list(tmp_path.iterdir())
+
+
+def test_generate_fast_samples_the_shipped_distilled_model_one_pass_a_step(capsys, tmp_path, monkeypatch):
+    from lumiere.models.space_time_unet import SpaceTimeUNet
+    from lumiere.recipes.shapes_fast import SAMPLING
+
+    batches, forward = [], SpaceTimeUNet.forward
+
+    def counted(self, sample, *args, **kwargs):
+        batches.append(len(sample))
+        return forward(self, sample, *args, **kwargs)
+
+    monkeypatch.setattr(SpaceTimeUNet, "forward", counted)
+    out = tmp_path / "fast.mp4"
+    result = run_in_process(capsys, "generate", "a red circle moving right", "--fast", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert batches == [1] * SAMPLING["steps"]  # no unconditional branch: guidance is the U-Net's input
+    assert len(decord.VideoReader(str(out))) == 16

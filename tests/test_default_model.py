@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from lumiere import LumierePipeline
-from lumiere.assets import DEFAULT_MODEL_DIR, default_model_dir
+from lumiere.assets import default_model_dir
 from lumiere.cli import main as cli
 from lumiere.models import SpaceTimeUNet
 from lumiere.models.minilm import MiniLMTextEncoder, minilm_dir
@@ -23,15 +23,15 @@ def pipe():
     return LumierePipeline.from_pretrained(default_model_dir(), dtype=torch.float32)
 
 
-def test_shipped_weights_are_the_unet_alone_in_fp16_and_a_few_mb():
-    weights = sorted(DEFAULT_MODEL_DIR.glob("**/*.safetensors"))
-    assert [path.relative_to(DEFAULT_MODEL_DIR).as_posix() for path in weights] == [
-        "unet/diffusion_pytorch_model.safetensors"
-    ]
+@pytest.mark.parametrize("kind", ["text-to-video", "edit", "super-resolution", "fast"])
+def test_shipped_weights_are_the_unet_alone_in_fp16_and_a_few_mb(kind):
+    folder = default_model_dir(kind=kind)
+    weights = sorted(folder.glob("**/*.safetensors"))
+    assert [path.relative_to(folder).as_posix() for path in weights] == ["unet/diffusion_pytorch_model.safetensors"]
     assert {tensor.dtype for tensor in load_file(weights[0]).values()} == {torch.float16}
     assert weights[0].stat().st_size < 16 * 2**20
-    assert sum(path.stat().st_size for path in DEFAULT_MODEL_DIR.glob("**/*") if path.is_file()) < 16 * 2**20
-    assert (DEFAULT_MODEL_DIR / "README.md").is_file()
+    assert sum(path.stat().st_size for path in folder.glob("**/*") if path.is_file()) < 16 * 2**20
+    assert (folder / "README.md").is_file()
 
 
 def test_text_encoder_is_the_frozen_minilm_of_the_installed_package(pipe):

@@ -119,3 +119,11 @@ def test_super_resolution_example_upscales_32_to_64_px_offline(example, tmp_path
     assert len(video) == 16 and video[0].shape == (128, 128, 3)  # 64 px, shown 2x
     with PIL.Image.open(tmp_path / "super_resolution.png") as sheet:
         assert sheet.size == (16 * 128 + 17 * 2, rows * 128 + (rows + 1) * 2)
+
+
+def test_few_step_example_puts_the_distilled_model_beside_shapes_tiny(example, tmp_path):
+    out = example("few_step.py", "--steps", "2", "--reference-steps", "3", cwd=tmp_path)
+    assert "shapes-tiny, 3 steps:" in out and "(rows: shapes-tiny 3 steps, shapes-tiny-fast 2 steps)" in out
+    assert len(decord.VideoReader(str(tmp_path / "few_step.mp4"))) == 16
+    with PIL.Image.open(tmp_path / "few_step.png") as sheet:
+        assert sheet.size == (16 * 128 + 17 * 2, 2 * 128 + 3 * 2)

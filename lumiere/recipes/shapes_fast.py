@@ -12,7 +12,8 @@ Stages, in order (each skips work already done, so rerunning continues a killed 
    and fine-tuned, every weight, to do in one DDIM step what ``shapes-tiny`` does in two
    with classifier-free guidance on its 16-step grid: 8 steps, one pass each.
 3. ``distill-4``: the same again with the ``distill-8`` student as the teacher: 4 steps.
-4. ``export``: the EMA weights of ``distill-4`` in fp16, into ``lumiere/assets/shapes-tiny-fast``.
+4. ``export``: the EMA weights of the student that ships (``SAMPLING["steps"]``: ``fast-8`` or
+   ``fast-4``) in fp16, into ``lumiere/assets/shapes-tiny-fast``.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ DISTILL_STEPS = 1000
 # shapes-tiny is evaluated at guidance 3 (lumiere.recipes.shapes_tiny.SAMPLING); the
 # student learns every scale up to this one.
 GUIDANCE_SCALE_MAX = 5.0
-# The number of DDIM steps the shipped student samples with, and its guidance.
-SAMPLING = dict(steps=TEACHER_STEPS // 4, guidance=3.0)
+# The shipped student (the stage that made it) samples with this many DDIM steps, at this guidance.
+SAMPLING = dict(steps=TEACHER_STEPS // 2, guidance=3.0)
 
 
 def distill_config(workdir: Path, teacher: Path, teacher_steps: int, output: str, **overrides) -> TrainConfig:
@@ -79,7 +80,7 @@ def run(stage: str, workdir: Path) -> None:
         from ..pipelines import LumierePipeline
 
         encoder = MiniLMTextEncoder.from_pretrained()
-        pipeline = LumierePipeline.from_pretrained(workdir / "fast-4", text_encoder=encoder)
+        pipeline = LumierePipeline.from_pretrained(workdir / f"fast-{SAMPLING['steps']}", text_encoder=encoder)
         update_folder(FAST_MODEL_DIR, pipeline.to(torch.float16).save_pretrained)
 
 
