@@ -31,7 +31,7 @@ from lumiere.recipes.shapes_tiny import SAMPLING
 
 from .common import RESULTS, device, median, save
 
-SETTINGS = ["ddim:25", "ddim:8", "dpmsolver++:8", "unipc:8", "unipc:6", "unipc:4"]
+SETTINGS = ["ddim:25", "ddim:8", "dpmsolver++:8", "unipc:8", "unipc:6", "unipc:4", "fast/ddim:8", "fast/ddim:4"]
 TIMING_BATCH = 8
 
 
