@@ -16,6 +16,7 @@ and only in [`build_app`] and [`launch`].
 
 # No ``from __future__ import annotations``: Gradio finds ``gr.Request`` and ``gr.Progress``
 # parameters by their evaluated annotations.
+import argparse
 import shlex
 import shutil
 import tempfile
@@ -50,7 +51,6 @@ PIPELINES = {
     "upscale": "LumiereSuperResolutionPipeline",
 }
 NO_KEYFRAMES = "one mask for every frame (no keyframes): the one painted when you press the button"
-KINDS = {"animate": "edit", "inpaint": "edit", "cinemagraph": "edit", "upscale": "super-resolution"}
 
 
 class Cancelled(Exception):
@@ -67,6 +67,10 @@ class Result:
     seed: int
     command: str
     python: str
+
+
+# The kinds a studio may be given its own model for; ``fast`` is always the shipped one.
+STUDIO_KINDS = ("text-to-video", "edit", "super-resolution")
 
 
 class Studio:
@@ -86,6 +90,9 @@ class Studio:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.inputs = self.workdir / "inputs"  # what the page uploads or paints, one new folder each
         self.inputs.mkdir(exist_ok=True)
+        for kind in models or {}:
+            if kind not in STUDIO_KINDS:
+                raise ValueError(f"models key {kind!r} is not a model kind; use {', '.join(STUDIO_KINDS)}")
         self.models = {kind: Path(folder) for kind, folder in (models or {}).items()}
         self.device = device
         self._pipes: dict[tuple, Any] = {}
@@ -125,14 +132,9 @@ class Studio:
         argv = [str(a) for a in argv]
         if not argv or argv[0] not in PIPELINES:
             raise ValueError(f"argv={argv[:1]} must start with a generating command: {', '.join(PIPELINES)}")
-        # Only models the studio was given are named, so the shipped ones keep their settings.
-        kind = KINDS.get(argv[0], "text-to-video")
-        if kind in self.models and "--model" not in argv:
-            argv += ["--model", str(self.models[kind])]
-        if "--upscale" in argv and "super-resolution" in self.models and "--upscale-model" not in argv:
-            argv += ["--upscale-model", str(self.models["super-resolution"])]
         with self._lock:
             job = Path(tempfile.mkdtemp(prefix=f"{argv[0]}-", dir=self.workdir))  # new: nothing is overwritten
+            out = ["--out", str(job / "clip.mp4")]
 
             def callback(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
                 if self._cancel.is_set():
@@ -142,7 +144,8 @@ class Studio:
                 return {}
 
             try:
-                args = parse_command([*argv, "--out", str(job / "clip.mp4")])
+                argv += self._studio_models(parse_command([*argv, *out]))
+                args = parse_command([*argv, *out])
                 if self.device is not None and args.device is None:
                     args.device = self.device
                 self._running = session
@@ -155,6 +158,19 @@ class Studio:
                 self._running = None
         shown = [*argv, "--seed", str(args.seed)] if "--seed" not in argv else list(argv)
         return Result(video, sheet, args.seed, shlex.join(["lumiere", *shown]), python_snippet(args))
+
+    def _studio_models(self, args: argparse.Namespace) -> list[str]:
+        """``--model`` and ``--upscale-model`` naming this studio's models for the parsed
+        command, where it names none. Only models the studio was given are named, so the
+        shipped ones keep their evaluated settings."""
+        named = []
+        kind = model_kind(args)
+        if kind in self.models and args.model is None:
+            named += ["--model", str(self.models[kind])]
+        upscale = getattr(args, "upscale", False) and args.upscale_model is None
+        if upscale and "super-resolution" in self.models:
+            named += ["--upscale-model", str(self.models["super-resolution"])]
+        return named
 
     def cancel(self, session: str = "") -> bool:
         """Stop ``session``'s running generation at its next step; False if none runs."""
@@ -259,8 +275,9 @@ def _given(value: Any, name: str) -> Any:
     return value
 
 
-def text_to_video_argv(studio: Studio, prompt: str, frames: int, upscale: bool = False) -> list:
-    return ["generate", _given(prompt, "prompt"), "--frames", int(frames), *(["--upscale"] if upscale else [])]
+def text_to_video_argv(studio: Studio, prompt: str, frames: int, upscale: bool = False, fast: bool = False) -> list:
+    flags = [flag for flag, on in (("--upscale", upscale), ("--fast", fast)) if on]
+    return ["generate", _given(prompt, "prompt"), "--frames", int(frames), *flags]
 
 
 def image_to_video_argv(studio: Studio, image: np.ndarray | None, prompt: str, frames: int) -> list:
@@ -379,13 +396,15 @@ def build_app(studio: Studio) -> Any:
 
     events = []
 
-    def action(label: str, kind: str, argv: Callable, inputs: list) -> None:
-        """The tab's sampling controls, button and outputs, its inputs wired through ``argv``."""
+    def action(label: str, kind: str, argv: Callable, inputs: list) -> Any:
+        """The tab's sampling controls, button and outputs, its inputs wired through
+        ``argv``; returns the steps slider."""
         name = argv.__name__.removesuffix("_argv")  # the endpoint's name for API clients
         controls = sampling(kind, name)
         button = gr.Button(label, variant="primary", elem_id=f"{name}-run")
         result = outputs(name)
         events.append(button.click(runner(argv), [*inputs, *controls], [*result, last], api_name=name))
+        return controls[0]
 
     def video_input(label: str) -> Any:
         with gr.Row():
@@ -411,7 +430,10 @@ def build_app(studio: Studio) -> Any:
             with gr.Row():
                 count = gr.Slider(**frames)
                 upscale = gr.Checkbox(label="upscale (the cascade: then super-resolution)")
-            action("generate", "text-to-video", text_to_video_argv, [prompt, count, upscale])
+                fast = gr.Checkbox(label="fast (the shipped few-step shapes-tiny-fast)", elem_id="text_to_video-fast")
+            steps = action("generate", "text-to-video", text_to_video_argv, [prompt, count, upscale, fast])
+            # The steps start at the evaluated setting of the model the switch picks.
+            fast.change(lambda on: shipped_sampling("fast" if on else "text-to-video")["steps"], fast, steps)
         with gr.Tab("image-to-video"):
             image = gr.Image(label="first frame", type="numpy", image_mode="RGB")
             prompt = prompt_box("a red square moving left", "image_to_video")

@@ -76,8 +76,8 @@ def _add_sampling(parser: argparse.ArgumentParser, default_model: str) -> None:
     parser.add_argument("--width", type=int, default=None, help="pixels (default: the model's size)")
     parser.add_argument(
         "--steps", type=int, default=None,
-        help="denoising steps (default: the shipped model's evaluated setting without --model, 25 for shapes-tiny "
-        "and 4 with --fast; 25 with it)",
+        help="denoising steps (default: without --model, the shipped model's evaluated setting, in its model card; "
+        "25 with it)",
     )  # fmt: skip
     _add_scheduler(parser)
     parser.add_argument(

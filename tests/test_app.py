@@ -104,6 +104,20 @@ def test_bad_input_is_a_one_line_value_error_and_leaves_nothing(studio):
     assert set(studio.workdir.iterdir()) == before
 
 
+def test_a_studio_names_the_models_it_was_given_and_fast_is_the_shipped_student(tmp_path):
+    from lumiere.assets import default_model_dir
+
+    own = default_model_dir()  # any text-to-video folder, given as the studio's own
+    studio = Studio(tmp_path, {"text-to-video": own})
+    given = studio.run([*text_to_video_argv(studio, "a red circle moving right", 8), *FAST])
+    assert f"--model {own}" in given.command and repr(str(own)) in given.python
+    fast = studio.run([*text_to_video_argv(studio, "a red circle moving right", 8, fast=True), *FAST])
+    assert "--fast" in fast.command and "--model" not in fast.command
+    assert "default_model_dir(kind='fast')" in fast.python
+    with pytest.raises(ValueError, match="^models key 'fast' is not a model kind; use text-to-video, edit, super-res"):
+        Studio(tmp_path, {"fast": own})
+
+
 def test_cancel_stops_the_sessions_run_at_the_next_step_and_frees_the_studio(studio):
     assert not studio.cancel("someone")  # nothing runs
 
@@ -180,29 +194,30 @@ def test_the_server_generates_and_reports_bad_input(server):
 
     client = server()
     video, sheet, files, info = client.predict(
-        "a red circle moving right", 16, False, 2, 3.0, 7, api_name="/text_to_video"
+        "a red circle moving right", 16, False, False, 2, 3.0, 7, api_name="/text_to_video"
     )
     assert read_video(_path(video)).shape == (16, 32, 32, 3)
     assert read_image(sheet).ndim == 3 and len(files) == 2
     assert "lumiere generate 'a red circle moving right' --frames 16 --steps 2 --guidance 3.0 --seed 7" in info
     with pytest.raises(AppError, match="prompt: nothing given"):
-        client.predict("", 16, False, 2, 3.0, 7, api_name="/text_to_video")
+        client.predict("", 16, False, False, 2, 3.0, 7, api_name="/text_to_video")
     with pytest.raises(AppError, match="num_frames=9 must be a positive multiple of 2; nearest valid: 8 or 10"):
-        client.predict("a red circle", 9, False, 2, 3.0, 7, api_name="/text_to_video")
-    # It keeps serving.
-    assert client.predict("a blue square moving up", 8, False, 2, 3.0, 1, api_name="/text_to_video")[0]
+        client.predict("a red circle", 9, False, False, 2, 3.0, 7, api_name="/text_to_video")
+    # It keeps serving; the fast switch runs the shipped few-step model.
+    *_, info = client.predict("a blue square moving up", 8, False, True, 2, 3.0, 1, api_name="/text_to_video")
+    assert "lumiere generate 'a blue square moving up' --frames 8 --fast --steps 2" in info
 
 
 def test_the_queue_runs_concurrent_requests_and_cancel_frees_the_worker(server, studio):
     clients = [server() for _ in range(5)]
-    jobs = [c.submit("a red circle moving right", 16, False, 2, 3.0, i, api_name="/text_to_video")
+    jobs = [c.submit("a red circle moving right", 16, False, False, 2, 3.0, i, api_name="/text_to_video")
             for i, c in enumerate(clients)]  # fmt: skip
     results = [job.result(timeout=300) for job in jobs]
     assert len({_path(r[0]) for r in results}) == 5
 
     # A long run cancelled from its own session stops, and the next request runs.
     long, other = server(), server()
-    job = long.submit("a red circle moving right", 16, False, 100, 3.0, 0, api_name="/text_to_video")
+    job = long.submit("a red circle moving right", 16, False, False, 100, 3.0, 0, api_name="/text_to_video")
     deadline = time.monotonic() + 60
     while not job.status().progress_data and time.monotonic() < deadline:  # until it reports steps
         time.sleep(0.05)
@@ -211,4 +226,4 @@ def test_the_queue_runs_concurrent_requests_and_cancel_frees_the_worker(server, 
     assert long.predict(api_name="/cancel") == "cancelled: it stops at its next step"
     with pytest.raises(Exception, match="cancelled at step"):
         job.result(timeout=120)
-    assert other.predict("a red circle moving right", 16, False, 2, 3.0, 0, api_name="/text_to_video")[0]
+    assert other.predict("a red circle moving right", 16, False, False, 2, 3.0, 0, api_name="/text_to_video")[0]
